@@ -98,7 +98,18 @@ fn ends_atom(b: u8) -> bool {
     is_space(b)
         || matches!(
             b,
-            b'(' | b')' | b'<' | b'>' | b'@' | b',' | b';' | b':' | b'\\' | b'"' | b'.' | b'[' | b']'
+            b'(' | b')'
+                | b'<'
+                | b'>'
+                | b'@'
+                | b','
+                | b';'
+                | b':'
+                | b'\\'
+                | b'"'
+                | b'.'
+                | b'['
+                | b']'
         )
 }
 
@@ -211,7 +222,10 @@ mod tests {
                     (Special(b'>'), ">"),
                 ],
             ),
-            ("(a (nested) c) x", vec![(Comment, "(a (nested) c)"), (Atom, "x")]),
+            (
+                "(a (nested) c) x",
+                vec![(Comment, "(a (nested) c)"), (Atom, "x")],
+            ),
             ("[1.2.3.4]", vec![(Literal, "[1.2.3.4]")]),
             ("\"a\\\"b\"", vec![(Quoted, "\"a\\\"b\"")]),
             ("(a\\)b)", vec![(Comment, "(a\\)b)")]),

@@ -181,9 +181,13 @@ mod tests {
 
     #[test]
     fn key_value_cases() {
-        let cases: &[(&str, Result<(&str, &str), &str>)] = &[
+        type Want = Result<(&'static str, &'static str), &'static str>;
+        let cases: &[(&str, Want)] = &[
             ("key value", Ok(("key", "value"))),
-            ("key   value with  space  ", Ok(("key", "value with  space"))),
+            (
+                "key   value with  space  ",
+                Ok(("key", "value with  space")),
+            ),
             ("key\tvalue", Ok(("key", "value"))),
             ("\"a key\" v", Ok(("a key", "v"))),
             ("\"a \\\"q\\\" \\\\ k\" v", Ok(("a \"q\" \\ k", "v"))),
@@ -209,7 +213,10 @@ mod tests {
             .iter()
             .map(|e| (e.key.as_str(), e.value.as_str(), e.line))
             .collect();
-        assert_eq!(got, vec![("a", "1", 1), ("b:", "2  more", 4), ("c", "3", 6)]);
+        assert_eq!(
+            got,
+            vec![("a", "1", 1), ("b:", "2  more", 4), ("c", "3", 6)]
+        );
         assert_eq!(
             diags,
             vec![
