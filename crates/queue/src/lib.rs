@@ -27,3 +27,35 @@ pub use sync::DirSync;
 pub fn fuzz_decode(data: &[u8]) {
     let _ = record::decode(data);
 }
+
+/// Remove the ` (os error N)` that Rust appends to system error messages, so texts read
+/// like Postfix's (`Permission denied`, not `Permission denied (os error 13)`).
+pub fn clean_error_text(text: &str) -> String {
+    const MARK: &str = " (os error ";
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(p) = rest.find(MARK) {
+        let after = &rest[p + MARK.len()..];
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        if digits > 0 && after[digits..].starts_with(')') {
+            out.push_str(&rest[..p]);
+            rest = &after[digits + 1..];
+        } else {
+            out.push_str(&rest[..p + MARK.len()]);
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn os_error_suffix_is_removed() {
+        assert_eq!(
+            super::clean_error_text("open /x: Permission denied (os error 13); and (os error x)"),
+            "open /x: Permission denied; and (os error x)"
+        );
+    }
+}

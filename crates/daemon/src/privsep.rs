@@ -1,0 +1,204 @@
+//! Privilege separation for a master started as root.
+//!
+//! Before the async runtime starts, [`split`] forks. The child drops to `mail_owner` (with
+//! `setgid_group` as a supplementary group) and becomes the daemon. The parent stays root and
+//! becomes the *supervisor*: a small blocking loop that does one thing on request from the
+//! daemon — fork a delivery agent running as a given uid/gid (never uid 0 or gid 0) and hand
+//! it the socket the daemon passed along with `SCM_RIGHTS`. It forwards SIGTERM, SIGINT and
+//! SIGHUP to the daemon, reaps agents, and exits with the daemon's status when the daemon
+//! goes away. The pid file lock stays with the supervisor (fcntl locks are not inherited).
+//!
+//! The supervisor never parses anything but the fixed 8-byte request, and refuses root.
+
+use std::io::{self, IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicI32, Ordering};
+
+use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
+use nix::unistd::{Gid, Uid};
+
+use crate::local::exec::Identity;
+
+/// The daemon's identity after the split.
+#[derive(Clone, Debug)]
+pub struct DropTo {
+    pub uid: u32,
+    pub gid: u32,
+    pub groups: Vec<u32>,
+}
+
+static DAEMON_PID: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn forward_signal(sig: libc::c_int) {
+    let pid = DAEMON_PID.load(Ordering::SeqCst);
+    if pid > 0 {
+        // SAFETY: kill(2) is async-signal-safe.
+        unsafe { libc::kill(pid, sig) };
+    }
+}
+
+extern "C" fn on_child(_: libc::c_int) {}
+
+fn install(sig: libc::c_int, handler: extern "C" fn(libc::c_int)) {
+    // SAFETY: installs a handler that only calls async-signal-safe functions; no SA_RESTART,
+    // so the supervisor's blocking recvmsg returns EINTR and the loop can reap children.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = handler as usize;
+        libc::sigemptyset(&mut sa.sa_mask);
+        sa.sa_flags = 0;
+        libc::sigaction(sig, &sa, std::ptr::null_mut());
+    }
+}
+
+/// Drop the calling process to `to`. Fails unless the drop is complete and irreversible.
+pub fn drop_privileges(to: &DropTo) -> io::Result<()> {
+    let groups: Vec<Gid> = to.groups.iter().map(|&g| Gid::from_raw(g)).collect();
+    nix::unistd::setgroups(&groups).map_err(io::Error::from)?;
+    nix::unistd::setgid(Gid::from_raw(to.gid)).map_err(io::Error::from)?;
+    nix::unistd::setuid(Uid::from_raw(to.uid)).map_err(io::Error::from)?;
+    if to.uid != 0 && nix::unistd::setuid(Uid::from_raw(0)).is_ok() {
+        return Err(io::Error::other("privileges could be regained after setuid"));
+    }
+    Ok(())
+}
+
+/// Fork into supervisor (parent, never returns) and daemon (child, returns the socket to the
+/// supervisor, already running as `to`). Must be called while the process is single-threaded.
+pub fn split(to: &DropTo) -> io::Result<UnixStream> {
+    let (daemon_end, supervisor_end) = UnixStream::pair()?;
+    // SAFETY: the process is single-threaded here (called before the runtime starts).
+    match unsafe { nix::unistd::fork() }.map_err(io::Error::from)? {
+        nix::unistd::ForkResult::Child => {
+            drop(supervisor_end);
+            drop_privileges(to)?;
+            Ok(daemon_end)
+        }
+        nix::unistd::ForkResult::Parent { child } => {
+            drop(daemon_end);
+            DAEMON_PID.store(child.as_raw(), Ordering::SeqCst);
+            for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+                install(sig, forward_signal);
+            }
+            install(libc::SIGCHLD, on_child);
+            let status = supervise(&supervisor_end, child.as_raw());
+            std::process::exit(status);
+        }
+    }
+}
+
+fn reap(daemon: i32) -> Option<i32> {
+    let mut result = None;
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid with a valid out-pointer.
+        let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+        if pid <= 0 {
+            return result;
+        }
+        if pid == daemon {
+            result = Some(if libc::WIFEXITED(status) {
+                libc::WEXITSTATUS(status)
+            } else {
+                1
+            });
+        }
+    }
+}
+
+fn supervise(sock: &UnixStream, daemon: i32) -> i32 {
+    loop {
+        if let Some(status) = reap(daemon) {
+            return status;
+        }
+        let mut req = [0u8; 8];
+        let mut cmsg = nix::cmsg_space!([RawFd; 1]);
+        let mut iov = [IoSliceMut::new(&mut req)];
+        let msg = match recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC) {
+            Ok(m) => m,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => break,
+        };
+        let n = msg.bytes;
+        let mut fds: Vec<OwnedFd> = Vec::new();
+        if let Ok(cmsgs) = msg.cmsgs() {
+            for c in cmsgs {
+                if let ControlMessageOwned::ScmRights(v) = c {
+                    // SAFETY: the kernel just gave us these descriptors; we own them.
+                    fds.extend(v.into_iter().map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }));
+                }
+            }
+        }
+        if n == 0 {
+            break; // the daemon closed its end
+        }
+        if n != 8 || fds.len() != 1 {
+            continue;
+        }
+        let uid = u32::from_le_bytes([req[0], req[1], req[2], req[3]]);
+        let gid = u32::from_le_bytes([req[4], req[5], req[6], req[7]]);
+        if uid == 0 || gid == 0 {
+            continue; // refused: the daemon must ask for default_privs instead
+        }
+        let agent_sock = fds.pop();
+        // SAFETY: the supervisor is single-threaded.
+        if let Ok(nix::unistd::ForkResult::Child) = unsafe { nix::unistd::fork() } {
+            let code = run_agent(sock, agent_sock, uid, gid);
+            // SAFETY: leave without running the parent's exit handlers.
+            unsafe { libc::_exit(code) };
+        }
+    }
+    // The daemon is gone; wait for it and report its status.
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid with a valid out-pointer.
+        let pid = unsafe { libc::waitpid(daemon, &mut status, 0) };
+        if pid == daemon {
+            return if libc::WIFEXITED(status) {
+                libc::WEXITSTATUS(status)
+            } else {
+                1
+            };
+        }
+        if pid < 0 && io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return 1;
+        }
+    }
+}
+
+fn run_agent(supervisor_sock: &UnixStream, agent: Option<OwnedFd>, uid: u32, gid: u32) -> i32 {
+    // SAFETY: closing the inherited supervisor socket in the child; it is not used again here.
+    unsafe { libc::close(supervisor_sock.as_raw_fd()) };
+    for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGCHLD] {
+        // SAFETY: restore default dispositions in the agent.
+        unsafe { libc::signal(sig, libc::SIG_DFL) };
+    }
+    let Some(agent) = agent else { return 1 };
+    let to = DropTo {
+        uid,
+        gid,
+        groups: vec![gid],
+    };
+    if drop_privileges(&to).is_err() {
+        return 1;
+    }
+    // SAFETY: umask has no preconditions.
+    unsafe { libc::umask(0o077) };
+    let _ = std::env::set_current_dir("/");
+    crate::local::exec::serve(UnixStream::from(agent));
+    0
+}
+
+/// Ask the supervisor for an agent running as `who`, serving on `agent_end`.
+pub fn request_agent(sup: &UnixStream, who: Identity, agent_end: &UnixStream) -> io::Result<()> {
+    let mut req = [0u8; 8];
+    req[..4].copy_from_slice(&who.uid.to_le_bytes());
+    req[4..].copy_from_slice(&who.gid.to_le_bytes());
+    let fds = [agent_end.as_raw_fd()];
+    let cmsg = [ControlMessage::ScmRights(&fds)];
+    let iov = [IoSlice::new(&req)];
+    sendmsg::<()>(sup.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None)
+        .map_err(io::Error::from)?;
+    Ok(())
+}
