@@ -80,10 +80,22 @@ pub fn scan(rt: &Runtime) {
         }
     };
     ids.sort();
-    for id in ids {
-        pick(rt, &id);
-    }
+    // Several files at once, so that their commits share directory fsyncs (group commit).
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let workers = ids.len().clamp(1, PICKUP_WORKERS);
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(id) = ids.get(i) else { break };
+                pick(rt, id);
+            });
+        }
+    });
 }
+
+/// Maildrop files processed in parallel by one scan.
+const PICKUP_WORKERS: usize = 8;
 
 fn pick(rt: &Runtime, id: &str) {
     let s = rt.settings();

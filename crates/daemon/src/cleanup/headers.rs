@@ -50,13 +50,6 @@ pub fn mail_date(t: SystemTime) -> String {
     z.strftime("%a, %e %b %Y %H:%M:%S %z (%Z)").to_string()
 }
 
-fn message_id_stamp(t: SystemTime) -> String {
-    let ts = jiff::Timestamp::try_from(t).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-    ts.to_zoned_datetime(jiff::tz::TimeZone::UTC)
-        .strftime("%Y%m%d%H%M%S")
-        .to_string()
-}
-
 const SENDER_HEADERS: &[&str] = &[
     "from",
     "sender",
@@ -236,7 +229,8 @@ pub fn build(
     }
 
     if !saw_mid {
-        let mid = format!("<{}.{id}@{}>", message_id_stamp(now), c.myhostname);
+        // With long queue IDs, which carry the time already, Postfix uses the bare ID.
+        let mid = format!("<{id}@{}>", c.myhostname);
         out.extend_from_slice(format!("Message-Id: {mid}\n").as_bytes());
         message_id = Some(mid);
     }

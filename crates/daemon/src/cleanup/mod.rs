@@ -122,7 +122,7 @@ impl Cleanup {
                 .into_iter()
                 .map(|h| h.to_ascii_lowercase())
                 .collect(),
-            hfrom_format_standard: cfg.str("hfrom_format") != "obsolete",
+            hfrom_format_standard: cfg.str("header_from_format") != "obsolete",
             undisclosed_recipients_header: cfg.str("undisclosed_recipients_header"),
             duplicate_filter_limit: cfg.int("duplicate_filter_limit").max(0) as usize,
         }

@@ -472,3 +472,9 @@ mod tests {
         }
     }
 }
+
+/// Decode arbitrary bytes as an agent request and reply; for the `agent_frame` fuzz target.
+pub fn fuzz_frame(data: &[u8]) {
+    let _ = decode_request(data);
+    let _ = decode_done(data);
+}

@@ -100,6 +100,22 @@ pub fn content(path: &std::path::Path, range: &std::ops::Range<usize>) -> std::i
     Ok(buf)
 }
 
+/// Remove a message all of whose recipients are done and owe nothing.
+pub fn remove(_rt: &Runtime, msg: &Loaded) -> Finished {
+    match std::fs::remove_file(&msg.path) {
+        Ok(()) => {
+            info!("qmgr", "{}: removed", msg.id);
+            Finished::Removed
+        }
+        Err(e) => {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                warning!("qmgr", "{}: cannot remove queue file: {e}", msg.id);
+            }
+            Finished::Gone
+        }
+    }
+}
+
 /// How a message left the active queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Finished {

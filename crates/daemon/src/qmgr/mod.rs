@@ -78,7 +78,8 @@ pub enum Event {
     Loaded(LoadResult, QueueName),
     Delivered(deliver::Report),
     Finished(String, Finished),
-    Scanned(QueueName, Vec<String>),
+    /// A queue listing; the flag says whether retry times were ignored.
+    Scanned(QueueName, Vec<String>, bool),
 }
 
 pub type Sender = mpsc::UnboundedSender<Event>;
@@ -129,6 +130,24 @@ pub struct Qmgr {
     take_deferred_next: bool,
     ignore_retry_time: bool,
     scanning: HashSet<QueueName>,
+    /// A scan found more than we keep in memory: scan that queue again once its list drains.
+    /// The flag says whether that scan ignores retry times (a flush in progress).
+    rescan: HashMap<QueueName, bool>,
+}
+
+/// The common case, decided without reading the file again: every recipient that was
+/// unfinished at activation was delivered in this pass, nothing was owed before, and nobody
+/// asked for a success notice.
+fn all_simply_delivered(m: &ActiveMsg) -> bool {
+    let env = &m.loaded.envelope;
+    m.loaded.states.iter().enumerate().all(|(i, st)| {
+        if st.is_final {
+            st.bounces_owed.is_empty() && !st.success_owed
+        } else {
+            m.unrecorded.contains(&(i as u32))
+                && env.recipients[i].notify & queue::notify::SUCCESS == 0
+        }
+    })
 }
 
 impl Qmgr {
@@ -148,6 +167,7 @@ impl Qmgr {
                 take_deferred_next: false,
                 ignore_retry_time: false,
                 scanning: HashSet::new(),
+                rescan: HashMap::new(),
             },
             tx,
         )
@@ -203,8 +223,15 @@ impl Qmgr {
                 b'A' => self.ignore_retry_time = true,
                 _ => {}
             },
-            Event::Scanned(q, ids) => {
+            Event::Scanned(q, mut ids, ignored) => {
                 self.scanning.remove(&q);
+                // Memory stays bounded by configuration, not by queue size: keep at most a
+                // few active-queue loads of IDs; the rest stays on disk for the next scan.
+                let cap = self.rt.settings().qmgr.active_limit.saturating_mul(2).max(100);
+                if ids.len() > cap {
+                    ids.truncate(cap);
+                    self.rescan.insert(q, ignored);
+                }
                 for id in ids {
                     if self.known.insert(id.clone()) {
                         match q {
@@ -252,7 +279,7 @@ impl Qmgr {
                 });
             }
             ids.sort();
-            let _ = tx.send(Event::Scanned(q, ids));
+            let _ = tx.send(Event::Scanned(q, ids, ignore));
         });
     }
 
@@ -271,7 +298,16 @@ impl Qmgr {
                     .map(|id| (id, QueueName::Incoming))
                     .or_else(|| self.deferred.pop_front().map(|id| (id, QueueName::Deferred)))
             };
-            let Some((id, from)) = next else { break };
+            let Some((id, from)) = next else {
+                // Lists are empty: pick up where a truncated scan stopped.
+                for (q, ignored) in std::mem::take(&mut self.rescan) {
+                    if ignored {
+                        self.ignore_retry_time = true;
+                    }
+                    self.scan(q);
+                }
+                break;
+            };
             self.take_deferred_next = from == QueueName::Incoming;
             if self.active.contains_key(&id) || !self.in_transit.insert(id.clone()) {
                 continue;
@@ -447,7 +483,11 @@ impl Qmgr {
         let tx = self.tx.clone();
         let id = id.to_string();
         tokio::task::spawn_blocking(move || {
-            let how = active::finish(&rt, &m.loaded, &m.unrecorded);
+            let how = if all_simply_delivered(&m) {
+                active::remove(&rt, &m.loaded)
+            } else {
+                active::finish(&rt, &m.loaded, &m.unrecorded)
+            };
             let _ = tx.send(Event::Finished(id, how));
         });
     }

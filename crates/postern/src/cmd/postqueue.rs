@@ -44,7 +44,7 @@ pub fn main(prog: &str, args: &[String]) -> i32 {
     match mode {
         'p' | 'j' => {
             if daemon::master::running_pid(&queue).is_none() {
-                warn("postqueue", "Mail system is down -- accessing queue directly");
+                warn("postqueue", "Mail system is down -- accessing queue directly (Connect to the Postfix showq service: No such file or directory)");
             }
             let entries = showq::collect(&queue);
             let mut out = std::io::stdout().lock();

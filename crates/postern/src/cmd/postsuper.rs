@@ -143,7 +143,7 @@ pub fn main(args: &[String]) -> i32 {
             let Some(from) = queues.iter().copied().find(|&q| queue.file(q, &id).exists()) else {
                 continue;
             };
-            if apply(&queue, op, &id, from) {
+            if apply(&queue, op, &id, from, arg != "ALL") {
                 count += 1;
             }
         }
@@ -166,7 +166,8 @@ pub fn main(args: &[String]) -> i32 {
     status
 }
 
-fn apply(queue: &Queue, op: Op, id: &str, from: QueueName) -> bool {
+/// Do `op` on one message; `verbose` prints a line per message (not for ALL, as Postfix).
+fn apply(queue: &Queue, op: Op, id: &str, from: QueueName, verbose: bool) -> bool {
     let result = match op {
         Op::Delete => std::fs::remove_file(queue.file(from, id)).map(|_| "removed"),
         Op::Hold => queue.move_file(id, from, QueueName::Hold).map(|_| "placed on hold"),
@@ -179,7 +180,7 @@ fn apply(queue: &Queue, op: Op, id: &str, from: QueueName) -> bool {
     match result {
         Ok(what) => {
             daemon::log::log(PROG, daemon::log::Level::Info, &format!("{id}: {what}"));
-            if op != Op::Requeue {
+            if verbose && op != Op::Requeue {
                 eprintln!("{PROG}: {id}: {what}");
             }
             true

@@ -284,8 +284,9 @@ pub fn main(args: &[String]) -> i32 {
         Ok(r) => r,
         Err(e) => return fatal(PROG, EX_NOUSER, e),
     };
+    let who = format!("{sender}({})", nix::unistd::getuid());
     if rcpts.is_empty() && !o.extract {
-        return fatal(PROG, EX_USAGE, "Recipient addresses must be specified on the command line or via the -t option");
+        return fatal(PROG, EX_USAGE, format!("{who}: Recipient addresses must be specified on the command line or via the -t option"));
     }
     let notify = match o.notify.as_deref().map(notify_bits) {
         None => 0,
@@ -312,7 +313,7 @@ pub fn main(args: &[String]) -> i32 {
         Err(code) => return code,
     };
     if o.extract && rcpts.is_empty() && !has_header_recipients(&content) {
-        return fatal(PROG, EX_USAGE, "No recipient addresses found in message header");
+        return fatal(PROG, EX_USAGE, format!("{who}: No recipient addresses found in message header"));
     }
     let mut attrs = vec![("rewrite_context".to_string(), "local".to_string())];
     if o.extract {
@@ -347,7 +348,7 @@ pub fn main(args: &[String]) -> i32 {
             daemon::master::trigger(&queue, "pickup", b"W");
             EX_OK
         }
-        Err(e) => fatal(PROG, EX_TEMPFAIL, format!("{sender}({}): error writing queue file: {e}", nix::unistd::getuid())),
+        Err(e) => fatal(PROG, EX_TEMPFAIL, format!("{who}: error writing queue file: {e}")),
     }
 }
 

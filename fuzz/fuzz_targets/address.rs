@@ -1,0 +1,5 @@
+//! Fuzz target: `smtp::fuzz_address` must never panic, whatever the bytes.
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    smtp::fuzz_address(data);
+});
