@@ -257,6 +257,8 @@ async fn serve(rt: Arc<Runtime>, config_dir: PathBuf, foreground: bool) -> Resul
     info!("master", "terminating on signal {sig}");
     shutdown.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(5), tracker.wait()).await;
+    // postfix stop leaves nothing behind: commands started by in-process deliveries too.
+    crate::local::command::kill_running();
     Ok(0)
 }
 

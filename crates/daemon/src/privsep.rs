@@ -64,6 +64,18 @@ pub fn drop_privileges(to: &DropTo) -> io::Result<()> {
     Ok(())
 }
 
+/// Ask the kernel to kill this process when its parent (the supervisor) dies, so that a
+/// `kill -9` of the master takes the whole instance down. Set after the identity change,
+/// which clears it.
+fn die_with_parent(parent: nix::unistd::Pid) {
+    // SAFETY: prctl(PR_SET_PDEATHSIG) with a valid signal number.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) };
+    if nix::unistd::getppid() != parent {
+        // The parent died before the request took effect.
+        std::process::exit(1);
+    }
+}
+
 /// Fork into supervisor (parent, never returns) and daemon (child, returns the socket to the
 /// supervisor, already running as `to`). Must be called while the process is single-threaded.
 pub fn split(to: &DropTo) -> io::Result<UnixStream> {
@@ -72,7 +84,9 @@ pub fn split(to: &DropTo) -> io::Result<UnixStream> {
     match unsafe { nix::unistd::fork() }.map_err(io::Error::from)? {
         nix::unistd::ForkResult::Child => {
             drop(supervisor_end);
+            let parent = nix::unistd::getppid();
             drop_privileges(to)?;
+            die_with_parent(parent);
             Ok(daemon_end)
         }
         nix::unistd::ForkResult::Parent { child } => {
@@ -88,7 +102,9 @@ pub fn split(to: &DropTo) -> io::Result<UnixStream> {
     }
 }
 
-fn reap(daemon: i32) -> Option<i32> {
+/// Collect exited children (forgetting exited agents, so their pids are never signalled
+/// after reuse); returns the daemon's exit status once it has exited.
+fn reap(daemon: i32, agents: &mut Vec<i32>) -> Option<i32> {
     let mut result = None;
     loop {
         let mut status = 0;
@@ -97,6 +113,7 @@ fn reap(daemon: i32) -> Option<i32> {
         if pid <= 0 {
             return result;
         }
+        agents.retain(|&a| a != pid);
         if pid == daemon {
             result = Some(if libc::WIFEXITED(status) {
                 libc::WEXITSTATUS(status)
@@ -108,9 +125,12 @@ fn reap(daemon: i32) -> Option<i32> {
 }
 
 fn supervise(sock: &UnixStream, daemon: i32) -> i32 {
+    let mut agents: Vec<i32> = Vec::new();
+    let mut exited = None;
     loop {
-        if let Some(status) = reap(daemon) {
-            return status;
+        if let Some(status) = reap(daemon, &mut agents) {
+            exited = Some(status);
+            break;
         }
         let mut req = [0u8; 8];
         let mut cmsg = nix::cmsg_space!([RawFd; 1]);
@@ -143,13 +163,24 @@ fn supervise(sock: &UnixStream, daemon: i32) -> i32 {
         }
         let agent_sock = fds.pop();
         // SAFETY: the supervisor is single-threaded.
-        if let Ok(nix::unistd::ForkResult::Child) = unsafe { nix::unistd::fork() } {
-            let code = run_agent(sock, agent_sock, uid, gid);
-            // SAFETY: leave without running the parent's exit handlers.
-            unsafe { libc::_exit(code) };
+        match unsafe { nix::unistd::fork() } {
+            Ok(nix::unistd::ForkResult::Child) => {
+                let code = run_agent(sock, agent_sock, uid, gid);
+                // SAFETY: leave without running the parent's exit handlers.
+                unsafe { libc::_exit(code) };
+            }
+            Ok(nix::unistd::ForkResult::Parent { child }) => agents.push(child.as_raw()),
+            Err(_) => {}
         }
     }
-    // The daemon is gone; wait for it and report its status.
+    // The daemon is gone: stop the agents (and the commands they run), then report.
+    for &pid in &agents {
+        // SAFETY: kill(2) on an agent we forked and have not reaped.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+    }
+    if let Some(status) = exited {
+        return status;
+    }
     loop {
         let mut status = 0;
         // SAFETY: waitpid with a valid out-pointer.
@@ -167,6 +198,13 @@ fn supervise(sock: &UnixStream, daemon: i32) -> i32 {
     }
 }
 
+/// SIGTERM in an agent: stop the command it is running, then exit.
+extern "C" fn agent_terminate(_: libc::c_int) {
+    crate::local::command::kill_running();
+    // SAFETY: _exit is async-signal-safe.
+    unsafe { libc::_exit(75) };
+}
+
 fn run_agent(supervisor_sock: &UnixStream, agent: Option<OwnedFd>, uid: u32, gid: u32) -> i32 {
     // SAFETY: closing the inherited supervisor socket in the child; it is not used again here.
     unsafe { libc::close(supervisor_sock.as_raw_fd()) };
@@ -180,9 +218,12 @@ fn run_agent(supervisor_sock: &UnixStream, agent: Option<OwnedFd>, uid: u32, gid
         gid,
         groups: vec![gid],
     };
+    let parent = nix::unistd::getppid();
     if drop_privileges(&to).is_err() {
         return 1;
     }
+    die_with_parent(parent);
+    install(libc::SIGTERM, agent_terminate);
     // SAFETY: umask has no preconditions.
     unsafe { libc::umask(0o077) };
     let _ = std::env::set_current_dir("/");

@@ -27,6 +27,20 @@ const SHELL_META: &[char] = &[
     '"', '<', '>', '?', '\n', '\r', '#',
 ];
 
+/// Process groups of commands running now, so that shutdown can stop them.
+static RUNNING: std::sync::Mutex<Vec<i32>> = std::sync::Mutex::new(Vec::new());
+
+/// Kill every command this process is running (their whole process groups). Safe to call
+/// from a signal handler only in a single-threaded agent, where the lock cannot be held.
+pub fn kill_running() {
+    if let Ok(pgids) = RUNNING.try_lock() {
+        for &pg in pgids.iter() {
+            // SAFETY: kill(2) on a process group we started.
+            unsafe { libc::kill(-pg, libc::SIGKILL) };
+        }
+    }
+}
+
 /// Longest command output kept for the diagnostic.
 const OUTPUT_LIMIT: usize = 2048;
 
@@ -141,6 +155,7 @@ pub fn deliver(
     };
     drop(cmd); // closes our copies of the pipe's write end
     let pid = child.id() as i32;
+    RUNNING.lock().unwrap_or_else(|e| e.into_inner()).push(pid);
 
     let mut input = Vec::with_capacity(message.len() + 200);
     input.extend_from_slice(
@@ -179,6 +194,7 @@ pub fn deliver(
         }
     });
     let status = child.wait();
+    RUNNING.lock().unwrap_or_else(|e| e.into_inner()).retain(|&p| p != pid);
     let _ = done_tx.send(());
     let timed_out = watchdog.join().unwrap_or(false);
     // A descendant that escaped the process group may keep the pipes open: don't wait on it

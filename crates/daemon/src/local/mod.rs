@@ -78,7 +78,21 @@ pub struct Settings {
 
 impl Settings {
     pub fn new(cfg: &MainCf, switch_identity: bool) -> Settings {
-        let (aliases, aliases_error) = match TableList::open(&cfg.list("alias_maps")) {
+        // NIS is not supported; like Postfix on a host without NIS, skip it with a warning
+        // (Debian's main.cf names it in alias_maps).
+        let specs: Vec<String> = cfg
+            .list("alias_maps")
+            .into_iter()
+            .filter(|spec| {
+                let nis = spec.starts_with("nis:");
+                if nis {
+                    crate::warning!("local", "{spec}: NIS lookups are not supported; table ignored");
+                }
+                !nis
+            })
+            .collect();
+        let flags = tables::OpenFlags { no_regsub: true };
+        let (aliases, aliases_error) = match TableList::open_with(&specs, flags) {
             Ok(t) => (Some(Arc::new(t)), None),
             Err(e) => (None, Some(e.to_string())),
         };
