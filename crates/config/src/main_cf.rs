@@ -327,8 +327,10 @@ impl MainCf {
     }
 
     /// Like [`MainCf::load`], but returns what could be built together with
-    /// the errors; `Err` only when `main.cf` cannot be read.
-    pub(crate) fn load_lenient(config_dir: &Path) -> Result<(MainCf, Vec<ConfigError>), LoadError> {
+    /// the errors; `Err` only when `main.cf` cannot be read. An invalid typed
+    /// value reads as its default. For commands that must work on a broken
+    /// configuration (`postfix stop`, `postfix status`).
+    pub fn load_lenient(config_dir: &Path) -> Result<(MainCf, Vec<ConfigError>), LoadError> {
         let main_cf = config_dir.join("main.cf");
         let bytes = std::fs::read(&main_cf).map_err(|e| ConfigError {
             file: main_cf.clone(),
@@ -710,7 +712,14 @@ fn build(source: Source) -> (MainCf, Vec<ConfigError>) {
                 typed.insert(name, t);
             }
             Ok(None) => {}
-            Err(message) => errors.push(error_at(&source, name, message)),
+            Err(message) => {
+                errors.push(error_at(&source, name, message));
+                // A lenient load still answers typed questions: with the default.
+                let default = params::static_default(name).unwrap_or_default();
+                if let Ok(Some(t)) = convert(name, spec.kind, default) {
+                    typed.insert(name, t);
+                }
+            }
         }
         if let Some(check) = spec.check {
             if let Err(message) = check(name, value) {

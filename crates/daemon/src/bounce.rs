@@ -20,7 +20,7 @@ use queue::{notify as nf, Recipient};
 
 use crate::cleanup::{mail_date, Origin, Submission};
 use crate::runtime::{Runtime, Settings as All};
-use crate::info;
+use crate::{info, warning};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NoticeKind {
@@ -75,6 +75,15 @@ fn wants(notify: u8, kind: NoticeKind) -> bool {
     }
 }
 
+/// Who a notice is for. Postmaster notices have Postfix's `Postmaster-Subject:` and no
+/// boilerplate text; a double bounce returns the whole message, other copies its headers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Audience {
+    Sender,
+    DoubleBounce,
+    PostmasterCopy,
+}
+
 /// Queue the notices owed for `items` (recipient index, outcome). Ok means every notice that
 /// should exist is in the queue (or was rightly discarded).
 pub fn notify(
@@ -87,26 +96,45 @@ pub fn notify(
     kind: NoticeKind,
 ) -> Result<(), String> {
     let b = &s.bounce;
+    let double_bounce = b.double_bounce_address();
+    let wanted = |class: &str| b.notify_classes.iter().any(|c| c == class);
+    // As Postfix's bounce(8): a failed notice from the double-bounce address is dropped; failed
+    // null-sender mail goes to the postmaster only when notify_classes has 2bounce (or bounce),
+    // whatever its NOTIFY says; anything else goes to the sender as NOTIFY allows.
+    let postmaster = env.sender.is_empty();
+    if env.sender.eq_ignore_ascii_case(&double_bounce) {
+        if kind == NoticeKind::Failure {
+            warning!(
+                "bounce",
+                "{id}: undeliverable postmaster notification discarded"
+            );
+        }
+        return Ok(());
+    }
+    if postmaster && (kind != NoticeKind::Failure || !(wanted("2bounce") || wanted("bounce"))) {
+        return Ok(());
+    }
     let items: Vec<&(usize, Outcome)> = items
         .iter()
-        .filter(|(i, _)| env.recipients.get(*i).is_some_and(|r| wants(r.notify, kind)))
+        .filter(|(i, _)| {
+            env.recipients
+                .get(*i)
+                .is_some_and(|r| postmaster || wants(r.notify, kind))
+        })
         .collect();
     if items.is_empty() {
         return Ok(());
     }
-    let double_bounce = b.double_bounce_address();
-    let (to, from, postmaster) = if env.sender.is_empty() {
-        if kind != NoticeKind::Failure {
-            return Ok(());
-        }
-        (b.double_bounce_recipient.clone(), double_bounce.clone(), true)
-    } else if env.sender.eq_ignore_ascii_case(&double_bounce) {
-        info!("bounce", "{id}: postmaster non-delivery notification discarded");
-        return Ok(());
+    let (to, from, audience) = if postmaster {
+        (
+            b.double_bounce_recipient.clone(),
+            double_bounce.clone(),
+            Audience::DoubleBounce,
+        )
     } else {
-        (env.sender.clone(), String::new(), false)
+        (env.sender.clone(), String::new(), Audience::Sender)
     };
-    let text = compose(s, id, env, content, &items, kind, &to);
+    let text = compose(s, id, env, content, &items, kind, &to, audience);
     let new_id = submit(rt, s, &from, &to, text)?;
     let what = match (kind, postmaster) {
         (NoticeKind::Failure, false) => "sender non-delivery notification",
@@ -115,13 +143,31 @@ pub fn notify(
         (NoticeKind::Success, _) => "sender delivery status notification",
     };
     info!("bounce", "{id}: {what}: {new_id}");
-    if kind == NoticeKind::Failure && !postmaster && b.notify_classes.iter().any(|c| c == "bounce") {
-        let copy = compose(s, id, env, content, &items, kind, &b.bounce_notice_recipient);
+    if kind == NoticeKind::Failure && !postmaster && wanted("bounce") {
+        let copy = compose(
+            s,
+            id,
+            env,
+            content,
+            &items,
+            kind,
+            &b.bounce_notice_recipient,
+            Audience::PostmasterCopy,
+        );
         let pm = submit(rt, s, &double_bounce, &b.bounce_notice_recipient, copy)?;
         info!("bounce", "{id}: postmaster non-delivery notification: {pm}");
     }
-    if kind == NoticeKind::Delay && b.notify_classes.iter().any(|c| c == "delay") {
-        let copy = compose(s, id, env, content, &items, kind, &b.delay_notice_recipient);
+    if kind == NoticeKind::Delay && wanted("delay") {
+        let copy = compose(
+            s,
+            id,
+            env,
+            content,
+            &items,
+            kind,
+            &b.delay_notice_recipient,
+            Audience::PostmasterCopy,
+        );
         submit(rt, s, &double_bounce, &b.delay_notice_recipient, copy)?;
     }
     Ok(())
@@ -151,14 +197,10 @@ fn headers_only(content: &[u8]) -> &[u8] {
     &content[..p.body_offset.min(content.len())]
 }
 
-/// A duration in hours or days as the templates print it: whole numbers plain, else one decimal.
+/// A duration in hours or days as the templates print it: Postfix's bounce_template.c divides
+/// in integers (`$delay_warning_time_hours` is 0 for 30 minutes).
 fn units(d: std::time::Duration, unit: f64) -> String {
-    let h = d.as_secs_f64() / unit;
-    if (h - h.round()).abs() < 1e-9 {
-        format!("{}", h.round() as u64)
-    } else {
-        format!("{h:.1}")
-    }
+    format!("{}", (d.as_secs_f64() / unit).floor() as u64)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -170,13 +212,17 @@ fn compose(
     items: &[&(usize, Outcome)],
     kind: NoticeKind,
     to: &str,
+    audience: Audience,
 ) -> Vec<u8> {
     let b = &s.bounce;
     let now = SystemTime::now();
     let secs = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let boundary = format!("{id}.{secs}/{}", b.myhostname);
+    let to_postmaster = audience != Audience::Sender;
     let subject = match kind {
+        NoticeKind::Failure if to_postmaster => "Postmaster Copy: Undelivered Mail",
         NoticeKind::Failure => "Undelivered Mail Returned to Sender",
+        NoticeKind::Delay if to_postmaster => "Postmaster Warning: Delayed Mail",
         NoticeKind::Delay => "Delayed Mail (still being retried)",
         NoticeKind::Success => "Successful Mail Delivery Report",
     };
@@ -196,6 +242,7 @@ fn compose(
     m.push_str(&format!("--{boundary}\n"));
     m.push_str("Content-Description: Notification\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n");
     match kind {
+        _ if to_postmaster => {}
         NoticeKind::Failure => m.push_str(&format!(
             "This is the mail system at host {}.\n\n\
              I'm sorry to have to inform you that your message could not\n\
@@ -207,10 +254,10 @@ fn compose(
             b.myhostname
         )),
         NoticeKind::Delay => m.push_str(&format!(
-            "####################################################################\n\
+            "This is the mail system at host {}.\n\n\
+             ####################################################################\n\
              # THIS IS A WARNING ONLY.  YOU DO NOT NEED TO RESEND YOUR MESSAGE. #\n\
              ####################################################################\n\n\
-             This is the mail system at host {}.\n\n\
              Your message could not be delivered for more than {} hour(s).\n\
              It will be retried until it is {} day(s) old.\n\n\
              For further assistance, please send mail to postmaster.\n\n\
@@ -286,7 +333,13 @@ fn compose(
     m.push('\n');
     m.push_str(&format!("--{boundary}\n"));
     let full = kind == NoticeKind::Failure
-        && env.attr("dsn_ret").is_none_or(|r| !r.eq_ignore_ascii_case("HDRS"))
+        && match audience {
+            Audience::Sender => env
+                .attr("dsn_ret")
+                .is_none_or(|r| !r.eq_ignore_ascii_case("HDRS")),
+            Audience::DoubleBounce => true,
+            Audience::PostmasterCopy => false,
+        }
         && (b.bounce_size_limit == 0 || content.len() <= b.bounce_size_limit);
     let mut out = m.into_bytes();
     if full {
@@ -328,7 +381,8 @@ mod tests {
     #[test]
     fn unit_text() {
         assert_eq!(units(std::time::Duration::from_secs(4 * 3600), 3600.0), "4");
-        assert_eq!(units(std::time::Duration::from_secs(1800), 3600.0), "0.5");
+        assert_eq!(units(std::time::Duration::from_secs(1800), 3600.0), "0");
+        assert_eq!(units(std::time::Duration::from_secs(5400), 3600.0), "1");
         assert_eq!(units(std::time::Duration::from_secs(5 * 86400), 86400.0), "5");
     }
 }

@@ -129,6 +129,11 @@ impl Level {
     }
 }
 
+/// Has [`init`] been called in this process?
+pub fn is_initialized() -> bool {
+    slot().read().map(|g| g.is_some()).unwrap_or(false)
+}
+
 /// Log one line for `service` (`qmgr`, `local`, `pickup`, ...).
 pub fn log(service: &str, level: Level, text: &str) {
     let text = &queue::clean_error_text(text);

@@ -64,8 +64,13 @@ fn main() {
 }
 
 /// Print `prog: fatal: text` and return `code`.
+/// Print `prog: fatal: text` (and log it, once logging is set up) and return `code`.
 pub fn fatal(prog: &str, code: i32, text: impl std::fmt::Display) -> i32 {
-    eprintln!("{prog}: fatal: {}", queue::clean_error_text(&text.to_string()));
+    let text = queue::clean_error_text(&text.to_string());
+    eprintln!("{prog}: fatal: {text}");
+    if daemon::log::is_initialized() {
+        daemon::log::log(prog, daemon::log::Level::Fatal, &text);
+    }
     code
 }
 

@@ -78,13 +78,17 @@ fn leading_dsn(text: &str) -> Option<String> {
     ok.then(|| word.to_string())
 }
 
+/// Command output as Postfix's pipe_command() reports it: tabs and newlines become spaces,
+/// other control characters `_`; nothing is trimmed or collapsed ("temp problem here ").
 fn printable(out: &[u8]) -> String {
-    let s = String::from_utf8_lossy(out);
-    let s: String = s
+    String::from_utf8_lossy(out)
         .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+        .map(|c| match c {
+            '\t' | '\n' => ' ',
+            c if c.is_control() => '_',
+            c => c,
+        })
+        .collect()
 }
 
 fn argv(command: &str, shell: &str) -> Vec<String> {
@@ -210,9 +214,11 @@ pub fn deliver(
         Ok(s) => s,
         Err(e) => return Done::defer("4.3.0", format!("Command failed: {e}")),
     };
+    // Postfix's pipe_command() reports a killed or timed-out command as 5.3.0, and local(8)
+    // bounces on that status.
     if timed_out {
-        return Done::defer(
-            "4.3.0",
+        return Done::bounce(
+            "5.3.0",
             format!("Command time limit exceeded: \"{command}\""),
         );
     }
@@ -224,8 +230,8 @@ pub fn deliver(
         }
     };
     if let Some(sig) = status.signal() {
-        return Done::defer(
-            "4.3.0",
+        return Done::bounce(
+            "5.3.0",
             with_output(format!("Command died with signal {sig}: \"{command}\"")),
         );
     }
@@ -301,7 +307,10 @@ mod tests {
     fn time_limit_kills_the_group() {
         let start = std::time::Instant::now();
         let d = run("sleep 30 & sleep 30", Duration::from_millis(300));
-        assert!(matches!(&d, Done::Defer { text, .. } if text.contains("time limit")), "{d:?}");
+        assert!(
+            matches!(&d, Done::Bounce { dsn, text } if dsn == "5.3.0" && text.contains("time limit")),
+            "{d:?}"
+        );
         assert!(start.elapsed() < Duration::from_secs(10));
     }
 

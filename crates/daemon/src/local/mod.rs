@@ -69,6 +69,7 @@ pub struct Settings {
     pub forward_expansion_filter: String,
     pub export_environment: Vec<(String, String)>,
     pub owner_request_special: bool,
+    pub frozen_delivered_to: bool,
     pub default_privs: Identity,
     pub duplicate_filter_limit: usize,
     /// Started as root: deliveries switch identity.
@@ -149,6 +150,7 @@ impl Settings {
             forward_expansion_filter: cfg.str("forward_expansion_filter"),
             export_environment,
             owner_request_special: cfg.bool("owner_request_special"),
+            frozen_delivered_to: cfg.bool("frozen_delivered_to"),
             default_privs,
             duplicate_filter_limit: cfg.int("duplicate_filter_limit").max(1) as usize,
             switch_identity,
@@ -316,6 +318,9 @@ struct Walk<'a> {
     forwards: Vec<String>,
     forward_sender: Option<String>,
     seen: HashSet<String>,
+    /// Addresses whose alias or .forward expansion is in progress, innermost last: meeting
+    /// one again is a loop (`a: b`, `b: a`), to be bounced rather than dropped as a duplicate.
+    chain: Vec<(String, Source)>,
     self_identity: Identity,
 }
 
@@ -344,13 +349,15 @@ pub fn deliver(
         forwards: Vec::new(),
         forward_sender: None,
         seen: HashSet::new(),
+        chain: Vec::new(),
         self_identity: Identity {
             uid: nix::unistd::geteuid().as_raw(),
             gid: nix::unistd::getegid().as_raw(),
         },
     };
     if s.hopcount_limit > 0 && received > s.hopcount_limit {
-        w.member(&job.address, Done::bounce("5.4.6", "too many hops"));
+        // Postfix's cleanup rejects such mail with CLEANUP_STAT_HOPS: 5.4.0 "too many hops".
+        w.member(&job.address, Done::bounce("5.4.0", "too many hops"));
     } else {
         w.local(&job.address, 0, false, false);
     }
@@ -456,10 +463,14 @@ impl Walk<'_> {
             } else {
                 String::new()
             },
-            delivered_to: if delivered_to {
-                addr.to_string()
-            } else {
+            // frozen_delivered_to (Postfix's default): Delivered-To names the recipient as
+            // queued, also when an alias or .forward led to this address.
+            delivered_to: if !delivered_to {
                 String::new()
+            } else if self.s.frozen_delivered_to {
+                self.job.address.clone()
+            } else {
+                addr.to_string()
             },
         }
     }
@@ -474,12 +485,39 @@ impl Walk<'_> {
     }
 
     /// Deliver to a local address: aliases, .forward, mailbox.
-    fn local(&mut self, addr: &str, level: u32, skip_alias: bool, skip_forward: bool) {
+    fn local(&mut self, addr: &str, level: u32, skip_alias: bool, mut skip_forward: bool) {
         if level > 20 {
             self.member(addr, Done::bounce("5.4.6", "mail forwarding loop"));
             return;
         }
-        let key = format!("addr:{}", addr.to_ascii_lowercase());
+        let lower = addr.to_ascii_lowercase();
+        let looping = self
+            .chain
+            .iter()
+            .find(|(a, _)| *a == lower)
+            .map(|(_, src)| *src);
+        if !skip_alias && looping == Some(Source::Alias) {
+            // a: b, b: a. Postfix gives up on such nesting with this bounce.
+            let (local, _) = address::split(addr);
+            let lp = address::unquote_local(local).to_lowercase();
+            self.member(
+                addr,
+                Done::bounce("5.4.6", format!("alias database loop for {lp}")),
+            );
+            return;
+        }
+        if looping == Some(Source::Forward) {
+            // Back at a user whose .forward is being expanded: deliver to the mailbox
+            // instead, as Postfix does for a .forward that (through an alias) lists its owner.
+            skip_forward = true;
+        }
+        // `\user`, an address in its own expansion and a return to a .forward being expanded
+        // mean the user's mailbox: not a duplicate of the address being expanded.
+        let key = if skip_alias || skip_forward {
+            format!("self:{lower}")
+        } else {
+            format!("addr:{lower}")
+        };
         if !self.seen.insert(key) && level > 0 {
             return;
         }
@@ -522,14 +560,16 @@ impl Walk<'_> {
                     }
                 }
                 if let Some((name, value, owner)) = found {
-                    if level == 0 {
+                    if level == 0 && self.s.owner_request_special {
                         if let Ok(Some((_, _))) = aliases.lookup(&format!("owner-{name}")) {
                             self.forward_sender = Some(format!("owner-{name}@{}", self.s.myorigin));
                         }
                     }
                     let items = tables::aliases::parse_rhs(&value);
                     let who = self.owner_identity(owner);
+                    self.chain.push((lower, Source::Alias));
                     self.expand(addr, &[name.clone(), user.clone()], items, Source::Alias, who, None, level);
+                    self.chain.pop();
                     return;
                 }
             }
@@ -547,7 +587,9 @@ impl Walk<'_> {
                 }
                 Ok(Some(items)) if !items.is_empty() => {
                     let who = self.identity_of(&pw);
+                    self.chain.push((lower, Source::Forward));
                     self.expand(addr, &[user.clone(), lp.clone()], items, Source::Forward, who, Some(&pw), level);
+                    self.chain.pop();
                     return;
                 }
                 Ok(_) => {}
@@ -680,15 +722,20 @@ impl Walk<'_> {
             } else {
                 let target = self.s.rewriter.rewrite(&item);
                 let resolved = self.s.rewriter.resolve(&target);
-                if resolved.class != AddressClass::Local {
+                let (tl, _) = address::split(&resolved.address);
+                let tl = address::unquote_local(tl).to_lowercase();
+                let is_self = self_names.contains(&tl);
+                // Members of an alias that has an owner- alias are sent on as a new message
+                // from owner-name (Postfix's deliver_indirect), so that delivery problems
+                // are reported to the owner, not to the original sender.
+                let owned = source == Source::Alias && self.forward_sender.is_some() && !is_self;
+                if resolved.class != AddressClass::Local || owned {
                     if !self.forwards.contains(&resolved.address) {
                         self.forwards.push(resolved.address);
                     }
                     continue;
                 }
-                let (tl, _) = address::split(&resolved.address);
-                let tl = address::unquote_local(tl).to_lowercase();
-                if self_names.iter().any(|n| *n == tl) {
+                if is_self {
                     // An address in its own expansion: deliver to that user's mailbox.
                     let skip_forward = source == Source::Forward;
                     self.local(&resolved.address, level + 1, true, skip_forward);
@@ -729,8 +776,17 @@ impl Walk<'_> {
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from("/"))
         } else {
+            // The recipient's home, when the command may enter it: default_privs (mail for
+            // root), or the one user of an unprivileged daemon, would fail to start there.
+            let enter = |home: &Path| {
+                if self.s.switch_identity {
+                    who.uid == pw.map_or(u32::MAX, |p| p.uid)
+                } else {
+                    nix::unistd::access(home, nix::unistd::AccessFlags::X_OK).is_ok()
+                }
+            };
             match pw {
-                Some(pw) if pw.home.is_dir() => pw.home.clone(),
+                Some(pw) if pw.home.is_dir() && enter(&pw.home) => pw.home.clone(),
                 _ => PathBuf::from("/"),
             }
         };

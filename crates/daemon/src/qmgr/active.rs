@@ -82,11 +82,19 @@ pub fn activate(rt: &Runtime, id: &str, from: QueueName) -> LoadResult {
     }
 }
 
-/// Move an unusable file to corrupt/ and say so.
+/// Move an unusable file to corrupt/ and say so, in Postfix's words: what is wrong, then
+/// `saving corrupt file "ID" from queue "active" to queue "corrupt"`.
 pub fn corrupt(rt: &Runtime, id: &str, from: QueueName, why: &str) {
+    warning!("qmgr", "{id}: {why}");
     match rt.queue.move_file(id, from, QueueName::Corrupt) {
-        Ok(_) => warning!("qmgr", "{id}: corrupt queue file, moved to corrupt queue: {why}"),
-        Err(e) => warning!("qmgr", "{id}: corrupt queue file ({why}); cannot move it: {e}"),
+        Ok(_) => warning!(
+            "qmgr",
+            "saving corrupt file \"{id}\" from queue \"{from}\" to queue \"corrupt\""
+        ),
+        Err(e) => warning!(
+            "qmgr",
+            "{id}: cannot save corrupt file from queue \"{from}\": {e}"
+        ),
     }
 }
 

@@ -50,12 +50,21 @@ pub struct Settings {
 impl Settings {
     pub fn new(cfg: &MainCf) -> Settings {
         let pos = |n: &str| cfg.int(n).max(1) as usize;
+        let maximal_queue_lifetime = cfg.time("maximal_queue_lifetime");
+        let mut bounce_queue_lifetime = cfg.time("bounce_queue_lifetime");
+        if bounce_queue_lifetime > maximal_queue_lifetime {
+            warning!(
+                "qmgr",
+                "bounce_queue_lifetime is larger than maximal_queue_lifetime - adjusting bounce_queue_lifetime"
+            );
+            bounce_queue_lifetime = maximal_queue_lifetime;
+        }
         Settings {
             queue_run_delay: cfg.time("queue_run_delay").max(Duration::from_millis(100)),
             minimal_backoff_time: cfg.time("minimal_backoff_time"),
             maximal_backoff_time: cfg.time("maximal_backoff_time"),
-            maximal_queue_lifetime: cfg.time("maximal_queue_lifetime"),
-            bounce_queue_lifetime: cfg.time("bounce_queue_lifetime"),
+            maximal_queue_lifetime,
+            bounce_queue_lifetime,
             delay_warning_time: cfg.time("delay_warning_time"),
             active_limit: pos("qmgr_message_active_limit"),
             process_limit: pos("default_process_limit"),

@@ -74,7 +74,14 @@ pub fn main(args: &[String]) -> i32 {
 }
 
 fn show(path: &Path, label: &str, e: bool, h: bool, b: bool, markers: bool, out: &mut dyn Write) -> Result<(), String> {
-    let (qf, buf) = queue::read(path).map_err(|err| format!("open queue file {label}: {err}"))?;
+    // An I/O error already reads "open PATH: reason", as Postfix's postcat reports it.
+    let (qf, buf) = queue::read(path).map_err(|err| {
+        if err.is_corrupt() {
+            format!("open queue file {label}: {err}")
+        } else {
+            err.to_string()
+        }
+    })?;
     let d = &qf.decoded;
     let env = &d.envelope;
     let states = queue::replay(d);
@@ -109,18 +116,19 @@ fn show(path: &Path, label: &str, e: bool, h: bool, b: bool, markers: bool, out:
     }
     let parsed = smtp::header::parse(content);
     let split = parsed.body_offset.min(content.len());
+    // The empty line that ends the header belongs to the body as Postfix shows it: `-h` prints
+    // the header fields alone, `-b` the empty line and then the body.
+    let head = &content[..split];
+    let (fields, separator): (&[u8], &[u8]) = match head.strip_suffix(b"\n") {
+        Some(rest) if rest.is_empty() || rest.ends_with(b"\n") => (rest, b"\n"),
+        _ => (head, b""),
+    };
     if h {
-        // The header, without the empty line that ends it.
-        let head = &content[..split];
-        let head = if head.ends_with(b"\n\n") { &head[..head.len() - 1] } else { head };
-        out.write_all(head).map_err(|e| e.to_string())?;
+        out.write_all(fields).map_err(|e| e.to_string())?;
     }
     if b {
-        let body = &content[split..];
-        if !content[..split].ends_with(b"\n\n") && split > 0 {
-            out.write_all(b"\n").map_err(|e| e.to_string())?;
-        }
-        out.write_all(body).map_err(|e| e.to_string())?;
+        out.write_all(separator).map_err(|e| e.to_string())?;
+        out.write_all(&content[split..]).map_err(|e| e.to_string())?;
     }
     if markers {
         w(out, &format!("*** HEADER EXTRACTED {label} ***\n"))?;

@@ -21,12 +21,15 @@ use crate::sysexits::*;
 
 const SCRIPT: &str = "postfix/postfix-script";
 
+/// Report on stderr and, as Postfix's postfix-script does, in the maillog.
 fn say(text: &str) {
     eprintln!("{SCRIPT}: {text}");
+    daemon::log::log("postfix-script", daemon::log::Level::Info, text);
 }
 
 fn fail(text: &str) -> i32 {
     eprintln!("{SCRIPT}: fatal: {text}");
+    daemon::log::log("postfix-script", daemon::log::Level::Fatal, text);
     1
 }
 
@@ -46,10 +49,31 @@ pub fn main(args: &[String]) -> i32 {
     let Some(command) = rest.first() else {
         return crate::fatal("postfix", EX_USAGE, "usage: postfix [-c config_dir] [-Dv] command");
     };
-    let cfg = match load_config("postfix", dir.as_deref()) {
-        Ok(c) => c,
-        Err(code) => return code,
+    // Stopping or querying a running daemon must work even after a bad edit of main.cf
+    // (as with Postfix, where only the daemon reading a parameter checks it).
+    let lenient = matches!(command.as_str(), "stop" | "abort" | "status");
+    let cfg = if lenient {
+        match config::MainCf::load_lenient(&config::config_directory(dir.as_deref())) {
+            Ok((c, errors)) => {
+                for e in errors {
+                    crate::warn("postfix", e);
+                }
+                c
+            }
+            Err(e) => {
+                for err in &e.errors {
+                    eprintln!("postfix: fatal: {err}");
+                }
+                return 1;
+            }
+        }
+    } else {
+        match load_config("postfix", dir.as_deref()) {
+            Ok(c) => c,
+            Err(code) => return code,
+        }
     };
+    crate::init_cli_logging(&cfg);
     let queue = Queue::new(cfg.path("queue_directory"));
     let config_dir = cfg.config_directory().to_path_buf();
     match command.as_str() {

@@ -76,12 +76,14 @@ pub fn main(args: &[String]) -> i32 {
     for name in &operands {
         match QueueName::parse(name) {
             Some(q) => restrict.push(q),
-            None => return fatal(PROG, EX_USAGE, format!("invalid directory name: {name}")),
+            None => return fatal(PROG, 1, format!("invalid directory name: {name}")),
         }
     }
     let mut stdin_ids: Option<Vec<String>> = None;
     let mut status = EX_OK;
     let mut did_anything = false;
+    // Messages handled per operation, in the order the operations were first named.
+    let mut totals: Vec<(Op, usize)> = Vec::new();
     for opt in &opts {
         let (op, arg) = match opt {
             Opt::Arg('d', a) => (Op::Delete, a),
@@ -136,7 +138,7 @@ pub fn main(args: &[String]) -> i32 {
         };
         let mut count = 0;
         for id in ids {
-            if !queue::id::is_valid(&id) {
+            if !queue_id_ok(&id) {
                 crate::warn(PROG, format!("invalid mail queue id: {id}"));
                 continue;
             }
@@ -147,6 +149,14 @@ pub fn main(args: &[String]) -> i32 {
                 count += 1;
             }
         }
+        match totals.iter_mut().find(|(o, _)| *o == op) {
+            Some((_, n)) => *n += count,
+            None => totals.push((op, count)),
+        }
+    }
+    // One summary per operation, however many options named it (`-h A -h B`: "Placed on
+    // hold: 2 messages"), as Postfix prints it.
+    for (op, count) in totals {
         eprintln!("{PROG}: {}: {count} message{}", op.summary(), if count == 1 { "" } else { "s" });
         if count > 0 {
             match op {
@@ -166,6 +176,12 @@ pub fn main(args: &[String]) -> i32 {
     status
 }
 
+/// Postfix's mail_queue_id_ok(): a queue ID is letters, digits and `_`. Anything else (a path,
+/// say) is warned about and skipped; a well-formed ID that names no message counts zero.
+fn queue_id_ok(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 255 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
 /// Do `op` on one message; `verbose` prints a line per message (not for ALL, as Postfix).
 fn apply(queue: &Queue, op: Op, id: &str, from: QueueName, verbose: bool) -> bool {
     let result = match op {
@@ -180,7 +196,7 @@ fn apply(queue: &Queue, op: Op, id: &str, from: QueueName, verbose: bool) -> boo
     match result {
         Ok(what) => {
             daemon::log::log(PROG, daemon::log::Level::Info, &format!("{id}: {what}"));
-            if verbose && op != Op::Requeue {
+            if verbose {
                 eprintln!("{PROG}: {id}: {what}");
             }
             true

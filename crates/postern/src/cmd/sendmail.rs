@@ -148,10 +148,20 @@ fn recipients(args: &[String], allow_utf8: bool) -> Result<Vec<String>, String> 
         if a.chars().any(|c| c.is_control()) {
             return Err(format!("bad address syntax: {}: control character in address", a.escape_debug()));
         }
+        // A plain address must parse as one; list syntax (commas, `Name <addr>`, comments) is
+        // only taken where the argument uses it, so nothing is silently dropped.
+        if !a.contains([',', '<', '(']) {
+            let addr = smtp::address::parse_envelope(a, allow_utf8)
+                .map_err(|e| format!("bad address syntax: {a}: {e}"))?;
+            if addr.is_empty() {
+                return Err(format!("bad address syntax: {a}"));
+            }
+            out.push(addr);
+            continue;
+        }
         let list = smtp::address::parse_address_list(a);
         if list.is_empty() {
-            smtp::address::parse_envelope(a, allow_utf8).map_err(|e| format!("bad address syntax: {a}: {e}"))?;
-            continue;
+            return Err(format!("bad address syntax: {a}"));
         }
         for mb in list {
             let addr = smtp::address::parse_envelope(&mb.address, allow_utf8)
@@ -269,6 +279,7 @@ pub fn main(args: &[String]) -> i32 {
         Ok(c) => c,
         Err(_) => return EX_CONFIG,
     };
+    crate::init_cli_logging(&cfg);
     let allow_utf8 = cfg.bool("smtputf8_enable");
     let sender = match &o.sender {
         Some(s) => match smtp::address::parse_envelope(s, allow_utf8) {
@@ -288,15 +299,18 @@ pub fn main(args: &[String]) -> i32 {
     if rcpts.is_empty() && !o.extract {
         return fatal(PROG, EX_USAGE, format!("{who}: Recipient addresses must be specified on the command line or via the -t option"));
     }
+    // As Postfix's sendmail: a bad -N or -R value is a warning and is ignored.
     let notify = match o.notify.as_deref().map(notify_bits) {
         None => 0,
         Some(Ok(b)) => b,
-        Some(Err(e)) => return fatal(PROG, EX_USAGE, e),
-    };
-    if let Some(r) = &o.ret {
-        if !r.eq_ignore_ascii_case("hdrs") && !r.eq_ignore_ascii_case("full") {
-            return fatal(PROG, EX_USAGE, format!("bad -R option value: {r}"));
+        Some(Err(_)) => {
+            warn(PROG, "bad -N option value -- ignored");
+            0
         }
+    };
+    let ret = o.ret.as_ref().filter(|r| r.eq_ignore_ascii_case("hdrs") || r.eq_ignore_ascii_case("full"));
+    if o.ret.is_some() && ret.is_none() {
+        warn(PROG, "bad -R option value -- ignored");
     }
     if let Some(b) = &o.body_type {
         if b != "7BIT" && b != "8BITMIME" {
@@ -319,7 +333,7 @@ pub fn main(args: &[String]) -> i32 {
     if o.extract {
         attrs.push(("extract_recipients".into(), "yes".into()));
     }
-    if let Some(r) = &o.ret {
+    if let Some(r) = ret {
         attrs.push(("dsn_ret".into(), r.to_ascii_uppercase()));
     }
     if let Some(v) = &o.envid {

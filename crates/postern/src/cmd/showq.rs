@@ -46,7 +46,14 @@ pub fn collect(queue: &Queue) -> Vec<Entry> {
                 .iter()
                 .zip(states)
                 .filter(|(_, st)| !st.is_final)
-                .map(|(r, st)| (r.address.clone(), st.deferred.map(|o| o.reason)))
+                // Postfix shows the reason without trailing white space ("Command output:
+                // temp problem here " is logged, "...temp problem here)" listed).
+                .map(|(r, st)| {
+                    (
+                        r.address.clone(),
+                        st.deferred.map(|o| o.reason.trim_end().to_string()),
+                    )
+                })
                 .collect();
             out.push(Entry {
                 queue: q,
