@@ -5,3 +5,23 @@
 mod common;
 
 mod mbox_delivery;
+mod bounce_unknown_user;
+mod defer_retry;
+mod expiry;
+mod double_bounce;
+mod crash_exactly_once;
+mod corrupt_queue_file;
+mod mbox_concurrency;
+mod single_user_mode;
+mod sendmail_callers;
+mod sendmail_errors;
+mod queue_listing;
+mod postsuper_ops;
+mod maildir_delivery;
+mod postcat_show;
+mod aliases;
+mod dotforward;
+mod procmail_mda;
+mod daemon_control;
+mod delivery_identity;
+mod mail_loops;

@@ -8,9 +8,11 @@
 //! warnings and success notices). Notices have the null sender.
 //!
 //! A failed notice is not bounced again: when the failed mail had the null sender, the notice
-//! goes to the postmaster (`2bounce_notice_recipient`) from `double_bounce_sender`, and mail
-//! from that address that fails is discarded. The notice is queued through cleanup before
-//! the caller records it as sent, so no notice is lost to a crash (one may be sent twice).
+//! goes to the postmaster (`2bounce_notice_recipient`) from `double_bounce_sender` if
+//! `notify_classes` has `2bounce` or `bounce` (else it is dropped, as with Postfix's default),
+//! and mail from that address that fails is discarded. The notice is queued through cleanup
+//! before the caller records it as sent, so no notice is lost to a crash (one may be sent
+//! twice).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
