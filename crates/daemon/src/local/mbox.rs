@@ -28,6 +28,32 @@ impl Drop for DotLock {
     }
 }
 
+/// What Postern writes into its dotlocks: who holds it, so that a lock left behind by a
+/// crashed delivery on this host is recognised at once instead of after `stale_lock_time`.
+fn lock_owner() -> String {
+    let host = nix::unistd::gethostname()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    format!("postern:{host}:{}\n", std::process::id())
+}
+
+/// A dotlock written by a Postern process on this host that no longer exists.
+fn left_by_dead_postern(lock: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(lock) else {
+        return false;
+    };
+    let mut parts = text.trim_end().splitn(3, ':');
+    let (Some("postern"), Some(host), Some(pid)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    let ours = nix::unistd::gethostname().is_ok_and(|h| h.to_string_lossy() == host);
+    let Ok(pid) = pid.parse::<i32>() else {
+        return false;
+    };
+    ours && pid > 0
+        && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) == Err(nix::errno::Errno::ESRCH)
+}
+
 fn dotlock(path: &Path, l: &Locking) -> Result<DotLock, String> {
     let mut lock = path.as_os_str().to_owned();
     lock.push(".lock");
@@ -40,13 +66,17 @@ fn dotlock(path: &Path, l: &Locking) -> Result<DotLock, String> {
             .custom_flags(libc::O_NOFOLLOW)
             .open(&lock)
         {
-            Ok(_) => return Ok(DotLock(lock)),
+            Ok(mut f) => {
+                let _ = f.write_all(lock_owner().as_bytes());
+                return Ok(DotLock(lock));
+            }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                 let stale = std::fs::symlink_metadata(&lock)
                     .ok()
                     .and_then(|m| m.modified().ok())
                     .and_then(|m| SystemTime::now().duration_since(m).ok())
-                    .is_some_and(|age| age > l.stale);
+                    .is_some_and(|age| age > l.stale)
+                    || left_by_dead_postern(&lock);
                 if stale {
                     let _ = std::fs::remove_file(&lock);
                     continue;
@@ -365,6 +395,21 @@ mod tests {
         let d = deliver(&mb, &locking(), 0, None, &env(), &stamp("X", false), &msg("X"), "mailbox");
         assert!(matches!(d, Done::Bounce { .. }), "{d:?}");
         assert_eq!(std::fs::metadata(&target).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn dotlock_of_a_dead_postern_process_is_taken_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let mb = dir.path().join("bob");
+        let host = nix::unistd::gethostname().unwrap().to_string_lossy().into_owned();
+        // A pid that cannot exist (above pid_max).
+        std::fs::write(dir.path().join("bob.lock"), format!("postern:{host}:2147483646\n")).unwrap();
+        let d = deliver(&mb, &locking(), 0, None, &env(), &stamp("X", false), &msg("X"), "mailbox");
+        assert_eq!(d, Done::Sent("delivered to mailbox".into()));
+        // Our own live pid is respected.
+        std::fs::write(dir.path().join("bob.lock"), format!("postern:{host}:{}\n", std::process::id())).unwrap();
+        let d = deliver(&mb, &locking(), 0, None, &env(), &stamp("Y", false), &msg("Y"), "mailbox");
+        assert!(matches!(d, Done::Defer { .. }), "{d:?}");
     }
 
     #[test]
