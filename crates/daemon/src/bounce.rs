@@ -218,7 +218,10 @@ fn compose(
 ) -> Vec<u8> {
     let b = &s.bounce;
     let now = SystemTime::now();
-    let secs = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = now
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let boundary = format!("{id}.{secs}/{}", b.myhostname);
     let to_postmaster = audience != Audience::Sender;
     let subject = match kind {
@@ -230,7 +233,10 @@ fn compose(
     };
     let mut m = String::new();
     m.push_str(&format!("Date: {}\n", mail_date(now)));
-    m.push_str(&format!("From: Mail Delivery System <MAILER-DAEMON@{}>\n", b.myhostname));
+    m.push_str(&format!(
+        "From: Mail Delivery System <MAILER-DAEMON@{}>\n",
+        b.myhostname
+    ));
     m.push_str(&format!("Subject: {subject}\n"));
     m.push_str(&format!("To: {to}\n"));
     m.push_str("Auto-Submitted: auto-replied\n");
@@ -282,14 +288,26 @@ fn compose(
     }
     for (i, o) in items {
         let r = &env.recipients[*i];
-        let addr = if o.address.is_empty() { &r.address } else { &o.address };
+        let addr = if o.address.is_empty() {
+            &r.address
+        } else {
+            &o.address
+        };
         let expanded = if !r.orig.is_empty() && !r.orig.eq_ignore_ascii_case(addr) {
             format!(" (expanded from <{}>)", r.orig)
         } else {
             String::new()
         };
         let text = match kind {
-            NoticeKind::Success => format!("delivery via {}: {}", if o.relay.is_empty() { "local" } else { &o.relay }, o.reason),
+            NoticeKind::Success => format!(
+                "delivery via {}: {}",
+                if o.relay.is_empty() {
+                    "local"
+                } else {
+                    &o.relay
+                },
+                o.reason
+            ),
             _ => o.reason.clone(),
         };
         m.push_str(&format!("<{addr}>{expanded}: {text}\n"));
@@ -306,7 +324,11 @@ fn compose(
     m.push_str(&format!("Arrival-Date: {}\n", mail_date(env.arrival)));
     for (i, o) in items {
         let r = &env.recipients[*i];
-        let addr = if o.address.is_empty() { &r.address } else { &o.address };
+        let addr = if o.address.is_empty() {
+            &r.address
+        } else {
+            &o.address
+        };
         m.push('\n');
         m.push_str(&format!("Final-Recipient: rfc822; {addr}\n"));
         if !r.orcpt.is_empty() {
@@ -385,6 +407,9 @@ mod tests {
         assert_eq!(units(std::time::Duration::from_secs(4 * 3600), 3600.0), "4");
         assert_eq!(units(std::time::Duration::from_secs(1800), 3600.0), "0");
         assert_eq!(units(std::time::Duration::from_secs(5400), 3600.0), "1");
-        assert_eq!(units(std::time::Duration::from_secs(5 * 86400), 86400.0), "5");
+        assert_eq!(
+            units(std::time::Duration::from_secs(5 * 86400), 86400.0),
+            "5"
+        );
     }
 }

@@ -50,7 +50,12 @@ pub enum Target {
 }
 
 /// Install (or replace, on reload) the process-wide logger.
-pub fn init(target: Target, syslog_name: &str, hostname: &str, facility: &str) -> std::io::Result<()> {
+pub fn init(
+    target: Target,
+    syslog_name: &str,
+    hostname: &str,
+    facility: &str,
+) -> std::io::Result<()> {
     let sink = match target {
         Target::File(path) => Sink::File(Mutex::new(open_log(&path)?)),
         Target::Stderr => Sink::Stderr,
@@ -140,10 +145,18 @@ pub fn log(service: &str, level: Level, text: &str) {
     let guard = slot().read().unwrap_or_else(|e| e.into_inner());
     let pid = std::process::id();
     let Some(logger) = guard.as_ref() else {
-        let _ = writeln!(std::io::stderr(), "postfix/{service}[{pid}]: {}{text}", level.prefix());
+        let _ = writeln!(
+            std::io::stderr(),
+            "postfix/{service}[{pid}]: {}{text}",
+            level.prefix()
+        );
         return;
     };
-    let tag = format!("{}/{service}[{pid}]: {}{text}", logger.syslog_name, level.prefix());
+    let tag = format!(
+        "{}/{service}[{pid}]: {}{text}",
+        logger.syslog_name,
+        level.prefix()
+    );
     let stamp = timestamp();
     match &logger.sink {
         Sink::File(f) => {

@@ -105,7 +105,11 @@ pub fn log_target(cfg: &MainCf, foreground: bool) -> Result<Target, String> {
         }
         return Ok(Target::File(path));
     }
-    Ok(if foreground { Target::Stderr } else { Target::Syslog })
+    Ok(if foreground {
+        Target::Stderr
+    } else {
+        Target::Syslog
+    })
 }
 
 pub fn init_logging(cfg: &MainCf, foreground: bool) -> Result<(), String> {
@@ -124,15 +128,28 @@ fn lookup_owners(cfg: &MainCf) -> Result<(Owners, privsep::DropTo), MasterError>
     let user = nix::unistd::User::from_name(&owner)
         .ok()
         .flatten()
-        .ok_or_else(|| MasterError::Setup(format!("file {}: parameter mail_owner: unknown user name value: {owner}", cfg.main_cf_path().display())))?;
+        .ok_or_else(|| {
+            MasterError::Setup(format!(
+                "file {}: parameter mail_owner: unknown user name value: {owner}",
+                cfg.main_cf_path().display()
+            ))
+        })?;
     if user.uid.is_root() {
-        return Err(MasterError::Setup(format!("file {}: parameter mail_owner: user {owner} has privileged user ID", cfg.main_cf_path().display())));
+        return Err(MasterError::Setup(format!(
+            "file {}: parameter mail_owner: user {owner} has privileged user ID",
+            cfg.main_cf_path().display()
+        )));
     }
     let group = cfg.str("setgid_group");
     let gr = nix::unistd::Group::from_name(&group)
         .ok()
         .flatten()
-        .ok_or_else(|| MasterError::Setup(format!("file {}: parameter setgid_group: unknown group name: {group}", cfg.main_cf_path().display())))?;
+        .ok_or_else(|| {
+            MasterError::Setup(format!(
+                "file {}: parameter setgid_group: unknown group name: {group}",
+                cfg.main_cf_path().display()
+            ))
+        })?;
     let owners = Owners {
         mail_owner_uid: user.uid.as_raw(),
         mail_owner_gid: user.gid.as_raw(),
@@ -194,7 +211,8 @@ pub fn run(cfg: MainCf, foreground: bool) -> Result<i32, MasterError> {
 
     let exec: Arc<dyn Exec> = match &drop_to {
         Some(to) => {
-            let sock = privsep::split(to).map_err(|e| MasterError::Setup(format!("privilege separation: {e}")))?;
+            let sock = privsep::split(to)
+                .map_err(|e| MasterError::Setup(format!("privilege separation: {e}")))?;
             Arc::new(Agents::new(sock))
         }
         None => Arc::new(InProcess),
@@ -209,8 +227,16 @@ pub fn run(cfg: MainCf, foreground: bool) -> Result<i32, MasterError> {
     rt.block_on(serve(runtime, config_dir, foreground))
 }
 
-async fn serve(rt: Arc<Runtime>, config_dir: PathBuf, foreground: bool) -> Result<i32, MasterError> {
-    info!("master", "daemon started -- version {VERSION}, configuration {}", config_dir.display());
+async fn serve(
+    rt: Arc<Runtime>,
+    config_dir: PathBuf,
+    foreground: bool,
+) -> Result<i32, MasterError> {
+    info!(
+        "master",
+        "daemon started -- version {VERSION}, configuration {}",
+        config_dir.display()
+    );
     match rt.queue.remove_stale_temp_files(Duration::from_secs(3600)) {
         Ok(n) if n > 0 => info!("master", "removed {n} stale temporary queue files"),
         Ok(_) => {}
@@ -228,11 +254,16 @@ async fn serve(rt: Arc<Runtime>, config_dir: PathBuf, foreground: bool) -> Resul
     let tracker = tokio_util::task::TaskTracker::new();
     tracker.spawn(qmgr.run(shutdown.clone()));
     tracker.spawn(pickup::run(rt.clone(), shutdown.clone()));
-    tracker.spawn(qmgr_fifo(rt.queue.public("qmgr"), tx.clone(), shutdown.clone()));
+    tracker.spawn(qmgr_fifo(
+        rt.queue.public("qmgr"),
+        tx.clone(),
+        shutdown.clone(),
+    ));
     tracker.close();
 
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).map_err(|e| MasterError::Setup(e.to_string()))?;
+    let mut term =
+        signal(SignalKind::terminate()).map_err(|e| MasterError::Setup(e.to_string()))?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| MasterError::Setup(e.to_string()))?;
     let mut hup = signal(SignalKind::hangup()).map_err(|e| MasterError::Setup(e.to_string()))?;
     let sig = loop {
@@ -314,8 +345,11 @@ pub fn stop(queue: &Queue, wait: Duration) -> Result<bool, String> {
     let Some(pid) = running_pid(queue) else {
         return Ok(false);
     };
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGTERM)
-        .map_err(|e| format!("kill {pid}: {e}"))?;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .map_err(|e| format!("kill {pid}: {e}"))?;
     let deadline = Instant::now() + wait;
     while running_pid(queue).is_some() {
         if Instant::now() > deadline {

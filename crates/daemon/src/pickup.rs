@@ -24,7 +24,13 @@ use crate::runtime::Runtime;
 use crate::{info, warning};
 
 /// Attributes a local user may set through sendmail.
-const USER_ATTRS: &[&str] = &["dsn_envid", "dsn_ret", "body_type", "log_ident", "rewrite_context"];
+const USER_ATTRS: &[&str] = &[
+    "dsn_envid",
+    "dsn_ret",
+    "body_type",
+    "log_ident",
+    "rewrite_context",
+];
 
 pub async fn run(rt: Arc<Runtime>, shutdown: CancellationToken) {
     let fifo = rt.queue.public("pickup");
@@ -34,7 +40,11 @@ pub async fn run(rt: Arc<Runtime>, shutdown: CancellationToken) {
     {
         Ok(rx) => Some(rx),
         Err(e) => {
-            warning!("pickup", "open {}: {e}; scanning maildrop every 60s only", fifo.display());
+            warning!(
+                "pickup",
+                "open {}: {e}; scanning maildrop every 60s only",
+                fifo.display()
+            );
             None
         }
     };
@@ -124,7 +134,10 @@ fn pick(rt: &Runtime, id: &str) {
     };
     let uid = meta.uid();
     if !meta.is_file() || meta.nlink() != 1 {
-        warning!("pickup", "{id}: uid={uid}: not a regular file with one link; removed");
+        warning!(
+            "pickup",
+            "{id}: uid={uid}: not a regular file with one link; removed"
+        );
         let _ = std::fs::remove_file(&path);
         return;
     }
@@ -141,11 +154,19 @@ fn pick(rt: &Runtime, id: &str) {
             return;
         }
     };
-    if let Some(q) = [QueueName::Incoming, QueueName::Active, QueueName::Deferred, QueueName::Hold]
-        .into_iter()
-        .find(|&q| rt.queue.file(q, id).exists())
+    if let Some(q) = [
+        QueueName::Incoming,
+        QueueName::Active,
+        QueueName::Deferred,
+        QueueName::Hold,
+    ]
+    .into_iter()
+    .find(|&q| rt.queue.file(q, id).exists())
     {
-        info!("pickup", "{id}: already in the {q} queue; removing the maildrop copy");
+        info!(
+            "pickup",
+            "{id}: already in the {q} queue; removing the maildrop copy"
+        );
         let _ = std::fs::remove_file(&path);
         return;
     }

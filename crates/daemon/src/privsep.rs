@@ -59,7 +59,9 @@ pub fn drop_privileges(to: &DropTo) -> io::Result<()> {
     nix::unistd::setgid(Gid::from_raw(to.gid)).map_err(io::Error::from)?;
     nix::unistd::setuid(Uid::from_raw(to.uid)).map_err(io::Error::from)?;
     if to.uid != 0 && nix::unistd::setuid(Uid::from_raw(0)).is_ok() {
-        return Err(io::Error::other("privileges could be regained after setuid"));
+        return Err(io::Error::other(
+            "privileges could be regained after setuid",
+        ));
     }
     Ok(())
 }
@@ -135,7 +137,12 @@ fn supervise(sock: &UnixStream, daemon: i32) -> i32 {
         let mut req = [0u8; 8];
         let mut cmsg = nix::cmsg_space!([RawFd; 1]);
         let mut iov = [IoSliceMut::new(&mut req)];
-        let msg = match recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC) {
+        let msg = match recvmsg::<()>(
+            sock.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        ) {
             Ok(m) => m,
             Err(nix::errno::Errno::EINTR) => continue,
             Err(_) => break,

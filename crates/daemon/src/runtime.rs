@@ -23,7 +23,12 @@ pub struct Settings {
 }
 
 impl Settings {
-    pub fn new(cfg: MainCf, queue: &Queue, incoming_sync: Arc<DirSync>, switch_identity: bool) -> Settings {
+    pub fn new(
+        cfg: MainCf,
+        queue: &Queue,
+        incoming_sync: Arc<DirSync>,
+        switch_identity: bool,
+    ) -> Settings {
         Settings {
             cleanup: Cleanup::new(&cfg, queue.clone(), incoming_sync),
             local: local::Settings::new(&cfg, switch_identity),
@@ -69,7 +74,12 @@ impl Runtime {
 
     /// Install a new configuration (postfix reload).
     pub fn reload(&self, cfg: MainCf) {
-        let s = Settings::new(cfg, &self.queue, self.incoming_sync.clone(), self.switch_identity);
+        let s = Settings::new(
+            cfg,
+            &self.queue,
+            self.incoming_sync.clone(),
+            self.switch_identity,
+        );
         *self.settings.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(s);
     }
 

@@ -292,10 +292,16 @@ mod tests {
         assert_eq!(r.resolve("bob@LOCALHOST").class, AddressClass::Local);
         assert_eq!(r.resolve("bob@[127.0.0.1]").class, AddressClass::Local);
         let rel = r.resolve("x@relayed.org");
-        assert_eq!((rel.class, rel.transport.as_str()), (AddressClass::Relay, "relay"));
+        assert_eq!(
+            (rel.class, rel.transport.as_str()),
+            (AddressClass::Relay, "relay")
+        );
         let d = r.resolve("x@gmail.com");
         assert_eq!(d.class, AddressClass::Default);
-        assert_eq!((d.transport.as_str(), d.nexthop.as_str()), ("smtp", "gmail.com"));
+        assert_eq!(
+            (d.transport.as_str(), d.nexthop.as_str()),
+            ("smtp", "gmail.com")
+        );
     }
 
     #[test]
@@ -306,6 +312,9 @@ mod tests {
         assert_eq!(p.class, AddressClass::Default);
         assert_eq!(p.nexthop, "[smarthost.example.net]:587");
         let r = rw("allow_percent_hack = no\n");
-        assert_eq!(r.resolve("user%far.org@example.com").class, AddressClass::Local);
+        assert_eq!(
+            r.resolve("user%far.org@example.com").class,
+            AddressClass::Local
+        );
     }
 }

@@ -75,13 +75,21 @@ pub fn fatal(prog: &str, code: i32, text: impl std::fmt::Display) -> i32 {
 }
 
 pub fn warn(prog: &str, text: impl std::fmt::Display) {
-    eprintln!("{prog}: warning: {}", queue::clean_error_text(&text.to_string()));
+    eprintln!(
+        "{prog}: warning: {}",
+        queue::clean_error_text(&text.to_string())
+    );
 }
 
 /// Command-line tools log like Postfix's: to maillog_file when set, else to syslog.
 pub fn init_cli_logging(cfg: &config::MainCf) {
     if daemon::master::init_logging(cfg, false).is_err() {
-        let _ = daemon::log::init(daemon::log::Target::Syslog, &cfg.str("syslog_name"), &cfg.str("myhostname"), "mail");
+        let _ = daemon::log::init(
+            daemon::log::Target::Syslog,
+            &cfg.str("syslog_name"),
+            &cfg.str("myhostname"),
+            "mail",
+        );
     }
 }
 

@@ -254,9 +254,8 @@ fn mkdir(path: &Path, mode: u32, owner: Option<(u32, u32)>) -> io::Result<()> {
     }
     // chown clears set-id bits, so set the mode after it.
     if meta.mode() & 0o7777 != mode || owner.is_some() {
-        fs::set_permissions(path, Permissions::from_mode(mode)).map_err(|e| {
-            io::Error::new(e.kind(), format!("chmod {}: {e}", path.display()))
-        })?;
+        fs::set_permissions(path, Permissions::from_mode(mode))
+            .map_err(|e| io::Error::new(e.kind(), format!("chmod {}: {e}", path.display())))?;
     }
     Ok(())
 }
@@ -294,7 +293,8 @@ mod tests {
         fs::write(q.dir(QueueName::Deferred).join("README"), b"").unwrap();
         assert_eq!(q.list(QueueName::Deferred).unwrap(), vec![id.clone()]);
         assert_eq!(q.find(&id), Some(QueueName::Deferred));
-        q.move_file(&id, QueueName::Deferred, QueueName::Hold).unwrap();
+        q.move_file(&id, QueueName::Deferred, QueueName::Hold)
+            .unwrap();
         assert_eq!(q.find(&id), Some(QueueName::Hold));
         assert_eq!(q.find("../../x"), None);
     }

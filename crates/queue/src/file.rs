@@ -221,7 +221,8 @@ pub fn append_status(path: &Path, statuses: &[Status], sync: bool) -> io::Result
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(path)
         .map_err(|e| context(e, "open", path))?;
-    f.write_all(&bytes).map_err(|e| context(e, "append to", path))?;
+    f.write_all(&bytes)
+        .map_err(|e| context(e, "append to", path))?;
     if sync {
         f.sync_data().map_err(|e| context(e, "fsync", path))?;
     }

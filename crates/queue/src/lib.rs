@@ -20,7 +20,9 @@ pub mod sync;
 
 pub use dirs::{Owners, Queue, QueueName};
 pub use file::{append_status, read, NewQueueFile, QueueFile, ReadError};
-pub use record::{notify, replay, Decoded, Envelope, FormatError, Outcome, Recipient, RecipientState, Status};
+pub use record::{
+    notify, replay, Decoded, Envelope, FormatError, Outcome, Recipient, RecipientState, Status,
+};
 pub use sync::DirSync;
 
 /// Decode arbitrary bytes as a queue file; for the `cargo fuzz` target. Never panics.

@@ -397,7 +397,9 @@ pub fn decode(buf: &[u8]) -> Result<Decoded, FormatError> {
             rec::FULL_NAME => full_name = Some(text(payload, "full name")?),
             rec::ATTR => {
                 let s = text(payload, "attribute")?;
-                let (n, v) = s.split_once('=').ok_or(FormatError::Malformed("attribute"))?;
+                let (n, v) = s
+                    .split_once('=')
+                    .ok_or(FormatError::Malformed("attribute"))?;
                 attrs.push((n.to_string(), v.to_string()));
             }
             rec::RCPT => {
@@ -411,7 +413,8 @@ pub fn decode(buf: &[u8]) -> Result<Decoded, FormatError> {
                     notify: HEX
                         .iter()
                         .position(|&h| h == parts[2][0])
-                        .ok_or(FormatError::Malformed("recipient"))? as u8,
+                        .ok_or(FormatError::Malformed("recipient"))?
+                        as u8,
                     orcpt: text(parts[3], "recipient")?,
                 });
             }
@@ -574,10 +577,7 @@ mod tests {
         first[6] ^= 1;
         file.extend(first);
         file.extend(encode_status(&Status::Done { rcpt: 1 }));
-        assert_eq!(
-            decode(&file),
-            Err(FormatError::Checksum("status records"))
-        );
+        assert_eq!(decode(&file), Err(FormatError::Checksum("status records")));
     }
 
     #[test]
@@ -634,8 +634,7 @@ pub fn replay(d: &Decoded) -> Vec<RecipientState> {
                 st.delivered = true;
                 st.deferred = None;
                 st.intent = false;
-                st.success_owed =
-                    d.envelope.recipients[idx].notify & notify::SUCCESS != 0;
+                st.success_owed = d.envelope.recipients[idx].notify & notify::SUCCESS != 0;
             }
             Status::Bounced {
                 address,

@@ -8,14 +8,18 @@ use proptest::prelude::*;
 use queue::record::{decode, encode, encode_status, Envelope, Recipient, Status};
 
 fn recipient() -> impl Strategy<Value = Recipient> {
-    ("[^\u{0}]{0,40}", "[^\u{0}]{0,40}", 0u8..16, "[^\u{0}]{0,20}").prop_map(
-        |(address, orig, notify, orcpt)| Recipient {
+    (
+        "[^\u{0}]{0,40}",
+        "[^\u{0}]{0,40}",
+        0u8..16,
+        "[^\u{0}]{0,20}",
+    )
+        .prop_map(|(address, orig, notify, orcpt)| Recipient {
             address,
             orig,
             notify,
             orcpt,
-        },
-    )
+        })
 }
 
 fn envelope() -> impl Strategy<Value = Envelope> {
@@ -43,24 +47,34 @@ fn status(nrcpt: u32) -> impl Strategy<Value = Status> {
         r.clone().prop_map(|rcpt| Status::Intent { rcpt }),
         r.clone().prop_map(|rcpt| Status::Notified { rcpt }),
         Just(Status::Warned),
-        (r.clone(), "[^\u{0}]{0,30}", "[^\u{0}]{0,8}", "[^\u{0}]{0,20}", "[^\u{0}]{0,60}").prop_map(
-            |(rcpt, address, dsn, relay, reason)| Status::Deferred {
+        (
+            r.clone(),
+            "[^\u{0}]{0,30}",
+            "[^\u{0}]{0,8}",
+            "[^\u{0}]{0,20}",
+            "[^\u{0}]{0,60}"
+        )
+            .prop_map(|(rcpt, address, dsn, relay, reason)| Status::Deferred {
                 rcpt,
                 address,
                 dsn,
                 relay,
                 reason
-            }
-        ),
-        (r, "[^\u{0}]{0,30}", "[^\u{0}]{0,8}", "[^\u{0}]{0,20}", "[^\u{0}]{0,60}").prop_map(
-            |(rcpt, address, dsn, relay, reason)| Status::Bounced {
+            }),
+        (
+            r,
+            "[^\u{0}]{0,30}",
+            "[^\u{0}]{0,8}",
+            "[^\u{0}]{0,20}",
+            "[^\u{0}]{0,60}"
+        )
+            .prop_map(|(rcpt, address, dsn, relay, reason)| Status::Bounced {
                 rcpt,
                 address,
                 dsn,
                 relay,
                 reason
-            }
-        ),
+            }),
     ]
 }
 

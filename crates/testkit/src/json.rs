@@ -41,7 +41,11 @@ impl Value {
     }
     pub fn get(&self, key: &str) -> &Value {
         match self {
-            Value::Obj(o) => o.iter().find(|(k, _)| k == key).map(|(_, v)| v).unwrap_or(&NULL),
+            Value::Obj(o) => o
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v)
+                .unwrap_or(&NULL),
             _ => &NULL,
         }
     }
@@ -174,11 +178,13 @@ fn string(b: &[u8], i: &mut usize) -> Result<String, String> {
                     b'b' => out.push(8),
                     b'f' => out.push(12),
                     b'u' => {
-                        let hex = std::str::from_utf8(b.get(*i..*i + 4).ok_or("bad \\u")?).map_err(|e| e.to_string())?;
+                        let hex = std::str::from_utf8(b.get(*i..*i + 4).ok_or("bad \\u")?)
+                            .map_err(|e| e.to_string())?;
                         let mut cp = u32::from_str_radix(hex, 16).map_err(|e| e.to_string())?;
                         *i += 4;
                         if (0xD800..0xDC00).contains(&cp) && b.get(*i..*i + 2) == Some(b"\\u") {
-                            let hex2 = std::str::from_utf8(&b[*i + 2..*i + 6]).map_err(|e| e.to_string())?;
+                            let hex2 = std::str::from_utf8(&b[*i + 2..*i + 6])
+                                .map_err(|e| e.to_string())?;
                             let lo = u32::from_str_radix(hex2, 16).map_err(|e| e.to_string())?;
                             *i += 6;
                             cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
@@ -200,7 +206,10 @@ fn string(b: &[u8], i: &mut usize) -> Result<String, String> {
 mod tests {
     #[test]
     fn parses_postqueue_and_python_output() {
-        let v = super::parse(r#"{"queue_name": "deferred", "n": 12, "ok": false, "r": [{"address": "a\u00e9\"b"}]}"#).unwrap();
+        let v = super::parse(
+            r#"{"queue_name": "deferred", "n": 12, "ok": false, "r": [{"address": "a\u00e9\"b"}]}"#,
+        )
+        .unwrap();
         assert_eq!(v.get("queue_name").as_str(), "deferred");
         assert_eq!(v.get("n").as_f64(), 12.0);
         assert_eq!(v.get("ok").as_bool(), Some(false));

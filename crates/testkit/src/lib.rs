@@ -154,7 +154,11 @@ impl Builder {
             daemon: None,
         };
         let out = inst.run("newaliases", &[], b"");
-        assert!(out.status.success(), "newaliases failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "newaliases failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         inst
     }
 
@@ -258,7 +262,11 @@ impl Instance {
     pub fn stop(&mut self) {
         if let Some(mut child) = self.daemon.take() {
             let out = self.run("postfix", &["stop"], b"");
-            assert!(out.status.success(), "postfix stop: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "postfix stop: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             let _ = child.wait();
         }
     }
@@ -294,7 +302,10 @@ impl Instance {
                 return v;
             }
             if Instant::now() > deadline {
-                panic!("timed out waiting for {what}\n--- maillog ---\n{}", self.log());
+                panic!(
+                    "timed out waiting for {what}\n--- maillog ---\n{}",
+                    self.log()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -358,7 +369,9 @@ impl Drop for Instance {
 }
 
 pub fn run_with_input(mut cmd: Command, input: &[u8]) -> Output {
-    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn command");
     let mut stdin = child.stdin.take().expect("stdin");
     let input = input.to_vec();
@@ -420,7 +433,11 @@ fn read_box(kind: &str, path: &Path) -> Vec<ReadMessage> {
         .arg(path)
         .output()
         .expect("run python3");
-    assert!(out.status.success(), "python mailbox reader failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "python mailbox reader failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     parse_reader_json(&String::from_utf8_lossy(&out.stdout))
 }
 

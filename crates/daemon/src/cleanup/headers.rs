@@ -169,9 +169,10 @@ pub fn build(
         ),
     }
 
-    let has_resent = parsed.headers.iter().any(|h| {
-        h.is("resent-to") || h.is("resent-cc") || h.is("resent-bcc")
-    });
+    let has_resent = parsed
+        .headers
+        .iter()
+        .any(|h| h.is("resent-to") || h.is("resent-cc") || h.is("resent-bcc"));
     let mut extracted = Vec::new();
     let (mut saw_date, mut saw_mid, mut saw_from, mut saw_to) = (false, false, false, false);
     let mut message_id = None;
@@ -210,8 +211,7 @@ pub fn build(
                 || RECIPIENT_HEADERS.contains(&lname.as_str()))
         {
             let value = h.value();
-            let rewritten =
-                address::rewrite_address_list(&value, &mut |a| c.rewriter.rewrite(a));
+            let rewritten = address::rewrite_address_list(&value, &mut |a| c.rewriter.rewrite(a));
             if rewritten == value {
                 h.raw.clone()
             } else {
@@ -277,8 +277,14 @@ mod tests {
 
     #[test]
     fn from_lines_are_skipped() {
-        assert_eq!(skip_from_lines(b"From a b\n>From c\nSubject: x\n"), b"Subject: x\n");
-        assert_eq!(skip_from_lines(b"Subject: x\nFrom y\n"), b"Subject: x\nFrom y\n");
+        assert_eq!(
+            skip_from_lines(b"From a b\n>From c\nSubject: x\n"),
+            b"Subject: x\n"
+        );
+        assert_eq!(
+            skip_from_lines(b"Subject: x\nFrom y\n"),
+            b"Subject: x\nFrom y\n"
+        );
     }
 
     #[test]
@@ -290,7 +296,13 @@ mod tests {
 
     #[test]
     fn base64_vectors() {
-        for (i, o) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foobar", "Zm9vYmFy")] {
+        for (i, o) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foobar", "Zm9vYmFy"),
+        ] {
             assert_eq!(base64(i.as_bytes()), o);
         }
     }

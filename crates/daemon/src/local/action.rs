@@ -272,10 +272,7 @@ pub fn encode_request(action: &Action, message: &[u8]) -> Vec<u8> {
             size_limit,
             envelope,
         } => {
-            w.s("command")
-                .s(command)
-                .s(shell)
-                .n(env.len() as u64);
+            w.s("command").s(command).s(shell).n(env.len() as u64);
             for (k, v) in env {
                 w.s(k).s(v);
             }

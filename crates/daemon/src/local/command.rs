@@ -74,7 +74,9 @@ fn leading_dsn(text: &str) -> Option<String> {
         && matches!(parts[0], "2" | "4" | "5")
         && (1..=3).contains(&parts[1].len())
         && (1..=3).contains(&parts[2].len())
-        && parts[1..].iter().all(|p| p.bytes().all(|b| b.is_ascii_digit()));
+        && parts[1..]
+            .iter()
+            .all(|p| p.bytes().all(|b| b.is_ascii_digit()));
     ok.then(|| word.to_string())
 }
 
@@ -198,7 +200,10 @@ pub fn deliver(
         }
     });
     let status = child.wait();
-    RUNNING.lock().unwrap_or_else(|e| e.into_inner()).retain(|&p| p != pid);
+    RUNNING
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|&p| p != pid);
     let _ = done_tx.send(());
     let timed_out = watchdog.join().unwrap_or(false);
     // A descendant that escaped the process group may keep the pipes open: don't wait on it
@@ -275,7 +280,10 @@ mod tests {
         deliver(
             cmd,
             "",
-            &[("PATH".into(), "/usr/bin:/bin".into()), ("SENDER".into(), "a@x".into())],
+            &[
+                ("PATH".into(), "/usr/bin:/bin".into()),
+                ("SENDER".into(), "a@x".into()),
+            ],
             Path::new("/"),
             timeout,
             0,
@@ -290,17 +298,38 @@ mod tests {
             run("/bin/cat", Duration::from_secs(10)),
             Done::Sent("delivered to command: /bin/cat".into())
         );
-        assert!(matches!(run("sh -c 'exit 75'", Duration::from_secs(10)), Done::Defer { dsn, .. } if dsn == "4.3.0"));
-        assert!(matches!(run("sh -c 'exit 67'", Duration::from_secs(10)), Done::Bounce { dsn, .. } if dsn == "5.1.1"));
-        assert!(matches!(run("sh -c 'exit 1'", Duration::from_secs(10)), Done::Bounce { dsn, .. } if dsn == "5.3.0"));
-        let d = run("echo 5.2.1 mailbox disabled; exit 75", Duration::from_secs(10));
-        assert!(matches!(&d, Done::Bounce { dsn, text } if dsn == "5.2.1" && text.contains("mailbox disabled")), "{d:?}");
+        assert!(
+            matches!(run("sh -c 'exit 75'", Duration::from_secs(10)), Done::Defer { dsn, .. } if dsn == "4.3.0")
+        );
+        assert!(
+            matches!(run("sh -c 'exit 67'", Duration::from_secs(10)), Done::Bounce { dsn, .. } if dsn == "5.1.1")
+        );
+        assert!(
+            matches!(run("sh -c 'exit 1'", Duration::from_secs(10)), Done::Bounce { dsn, .. } if dsn == "5.3.0")
+        );
+        let d = run(
+            "echo 5.2.1 mailbox disabled; exit 75",
+            Duration::from_secs(10),
+        );
+        assert!(
+            matches!(&d, Done::Bounce { dsn, text } if dsn == "5.2.1" && text.contains("mailbox disabled")),
+            "{d:?}"
+        );
     }
 
     #[test]
     fn environment_and_input() {
-        let d = run("test \"$SENDER\" = a@x && grep -q '^Delivered-To: b@x' && test -z \"$HOME\"", Duration::from_secs(10));
-        assert_eq!(d, Done::Sent(format!("delivered to command: {}", "test \"$SENDER\" = a@x && grep -q '^Delivered-To: b@x' && test -z \"$HOME\"")));
+        let d = run(
+            "test \"$SENDER\" = a@x && grep -q '^Delivered-To: b@x' && test -z \"$HOME\"",
+            Duration::from_secs(10),
+        );
+        assert_eq!(
+            d,
+            Done::Sent(format!(
+                "delivered to command: {}",
+                "test \"$SENDER\" = a@x && grep -q '^Delivered-To: b@x' && test -z \"$HOME\""
+            ))
+        );
     }
 
     #[test]
@@ -316,7 +345,10 @@ mod tests {
 
     #[test]
     fn argv_choice() {
-        assert_eq!(argv("/usr/bin/procmail -a x", ""), vec!["/usr/bin/procmail", "-a", "x"]);
+        assert_eq!(
+            argv("/usr/bin/procmail -a x", ""),
+            vec!["/usr/bin/procmail", "-a", "x"]
+        );
         assert_eq!(argv("procmail -a \"$EXTENSION\"", "")[0], "/bin/sh");
         assert_eq!(argv("x", "/bin/bash -c"), vec!["/bin/bash", "-c", "x"]);
     }

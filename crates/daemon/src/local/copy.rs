@@ -88,7 +88,11 @@ mod tests {
             original_to: "team@x".into(),
             delivered_to: "bob@x".into(),
         };
-        let out = body(&env, b"Subject: s\n\nFrom here\n>From there\nFromage\n", MBOX);
+        let out = body(
+            &env,
+            b"Subject: s\n\nFrom here\n>From there\nFromage\n",
+            MBOX,
+        );
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "Return-Path: <a@x>\nX-Original-To: team@x\nDelivered-To: bob@x\nSubject: s\n\n\

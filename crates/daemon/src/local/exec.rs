@@ -105,9 +105,7 @@ fn read_first(paths: &[std::path::PathBuf], limit: u64, skip_unreadable: bool) -
                 if matches!(e.kind(), io::ErrorKind::NotFound)
                     || e.raw_os_error() == Some(libc::ENOTDIR)
                     || (skip_unreadable && e.kind() == io::ErrorKind::PermissionDenied) => {}
-            Err(e) => {
-                return Done::defer("4.3.0", format!("cannot open {}: {e}", p.display()))
-            }
+            Err(e) => return Done::defer("4.3.0", format!("cannot open {}: {e}", p.display())),
         }
     }
     Done::Missing
@@ -149,7 +147,10 @@ pub fn read_frame(s: &mut impl Read) -> io::Result<Option<Vec<u8>>> {
     }
     let len = u32::from_le_bytes(len) as usize;
     if len > MAX_FRAME {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "frame too large"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "frame too large",
+        ));
     }
     let mut buf = vec![0u8; len];
     s.read_exact(&mut buf)?;
@@ -196,7 +197,6 @@ impl Agents {
             v.push(s);
         }
     }
-
 }
 
 impl Exec for Agents {

@@ -136,14 +136,26 @@ mod tests {
         assert_eq!(d, Done::Sent("delivered to maildir".into()));
         let names: Vec<_> = fs::read_dir(md.join("new")).unwrap().collect();
         assert_eq!(names.len(), 1);
-        let name = names[0].as_ref().unwrap().file_name().into_string().unwrap();
+        let name = names[0]
+            .as_ref()
+            .unwrap()
+            .file_name()
+            .into_string()
+            .unwrap();
         assert_eq!(name, "1795000000.Q4Kc0Lw3Bxzz1hGmR2.host\\0721");
         let text = fs::read_to_string(md.join("new").join(&name)).unwrap();
-        assert_eq!(text, "Return-Path: <a@x>\nDelivered-To: b@x\nSubject: x\n\nhi\n");
+        assert_eq!(
+            text,
+            "Return-Path: <a@x>\nDelivered-To: b@x\nSubject: x\n\nhi\n"
+        );
         assert_eq!(fs::read_dir(md.join("tmp")).unwrap().count(), 0);
 
         // A reader moved it to cur/ with flags; a crash-recovery attempt must not deliver again.
-        fs::rename(md.join("new").join(&name), md.join("cur").join(format!("{name}:2,S"))).unwrap();
+        fs::rename(
+            md.join("new").join(&name),
+            md.join("cur").join(format!("{name}:2,S")),
+        )
+        .unwrap();
         let d = deliver(&md, 0, "host:1", &env, &stamp(true), b"Subject: x\n\nhi\n");
         assert_eq!(d, Done::Sent("delivered to maildir".into()));
         assert_eq!(fs::read_dir(md.join("new")).unwrap().count(), 0);

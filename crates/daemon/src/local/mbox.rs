@@ -43,7 +43,8 @@ fn left_by_dead_postern(lock: &Path) -> bool {
         return false;
     };
     let mut parts = text.trim_end().splitn(3, ':');
-    let (Some("postern"), Some(host), Some(pid)) = (parts.next(), parts.next(), parts.next()) else {
+    let (Some("postern"), Some(host), Some(pid)) = (parts.next(), parts.next(), parts.next())
+    else {
         return false;
     };
     let ours = nix::unistd::gethostname().is_ok_and(|h| h.to_string_lossy() == host);
@@ -51,7 +52,8 @@ fn left_by_dead_postern(lock: &Path) -> bool {
         return false;
     };
     ours && pid > 0
-        && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) == Err(nix::errno::Errno::ESRCH)
+        && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
+            == Err(nix::errno::Errno::ESRCH)
 }
 
 fn dotlock(path: &Path, l: &Locking) -> Result<DotLock, String> {
@@ -123,10 +125,7 @@ fn kernel_lock(file: &File, l: &Locking) -> Result<(), String> {
             return Ok(());
         }
         let err = io::Error::last_os_error();
-        if !matches!(
-            err.raw_os_error(),
-            Some(libc::EAGAIN) | Some(libc::EACCES)
-        ) {
+        if !matches!(err.raw_os_error(), Some(libc::EAGAIN) | Some(libc::EACCES)) {
             return Err(format!("unable to lock for exclusive access: {err}"));
         }
         if attempt + 1 < l.attempts {
@@ -364,7 +363,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mb = dir.path().join("bob");
         for id in ["ID1zA", "ID2zB"] {
-            let d = deliver(&mb, &locking(), 0, None, &env(), &stamp(id, false), &msg(id), "mailbox");
+            let d = deliver(
+                &mb,
+                &locking(),
+                0,
+                None,
+                &env(),
+                &stamp(id, false),
+                &msg(id),
+                "mailbox",
+            );
             assert_eq!(d, Done::Sent("delivered to mailbox".into()));
         }
         let text = std::fs::read_to_string(&mb).unwrap();
@@ -380,8 +388,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mb = dir.path().join("bob");
         std::fs::write(&mb, b"").unwrap();
-        let d = deliver(&mb, &locking(), 50, None, &env(), &stamp("X", false), &msg("X"), "mailbox");
-        assert!(matches!(d, Done::Bounce { ref dsn, .. } if dsn == "5.2.2"), "{d:?}");
+        let d = deliver(
+            &mb,
+            &locking(),
+            50,
+            None,
+            &env(),
+            &stamp("X", false),
+            &msg("X"),
+            "mailbox",
+        );
+        assert!(
+            matches!(d, Done::Bounce { ref dsn, .. } if dsn == "5.2.2"),
+            "{d:?}"
+        );
         assert_eq!(std::fs::metadata(&mb).unwrap().len(), 0);
     }
 
@@ -392,7 +412,16 @@ mod tests {
         std::fs::write(&target, b"").unwrap();
         let mb = dir.path().join("bob");
         std::os::unix::fs::symlink(&target, &mb).unwrap();
-        let d = deliver(&mb, &locking(), 0, None, &env(), &stamp("X", false), &msg("X"), "mailbox");
+        let d = deliver(
+            &mb,
+            &locking(),
+            0,
+            None,
+            &env(),
+            &stamp("X", false),
+            &msg("X"),
+            "mailbox",
+        );
         assert!(matches!(d, Done::Bounce { .. }), "{d:?}");
         assert_eq!(std::fs::metadata(&target).unwrap().len(), 0);
     }
@@ -401,14 +430,43 @@ mod tests {
     fn dotlock_of_a_dead_postern_process_is_taken_over() {
         let dir = tempfile::tempdir().unwrap();
         let mb = dir.path().join("bob");
-        let host = nix::unistd::gethostname().unwrap().to_string_lossy().into_owned();
+        let host = nix::unistd::gethostname()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         // A pid that cannot exist (above pid_max).
-        std::fs::write(dir.path().join("bob.lock"), format!("postern:{host}:2147483646\n")).unwrap();
-        let d = deliver(&mb, &locking(), 0, None, &env(), &stamp("X", false), &msg("X"), "mailbox");
+        std::fs::write(
+            dir.path().join("bob.lock"),
+            format!("postern:{host}:2147483646\n"),
+        )
+        .unwrap();
+        let d = deliver(
+            &mb,
+            &locking(),
+            0,
+            None,
+            &env(),
+            &stamp("X", false),
+            &msg("X"),
+            "mailbox",
+        );
         assert_eq!(d, Done::Sent("delivered to mailbox".into()));
         // Our own live pid is respected.
-        std::fs::write(dir.path().join("bob.lock"), format!("postern:{host}:{}\n", std::process::id())).unwrap();
-        let d = deliver(&mb, &locking(), 0, None, &env(), &stamp("Y", false), &msg("Y"), "mailbox");
+        std::fs::write(
+            dir.path().join("bob.lock"),
+            format!("postern:{host}:{}\n", std::process::id()),
+        )
+        .unwrap();
+        let d = deliver(
+            &mb,
+            &locking(),
+            0,
+            None,
+            &env(),
+            &stamp("Y", false),
+            &msg("Y"),
+            "mailbox",
+        );
         assert!(matches!(d, Done::Defer { .. }), "{d:?}");
     }
 
@@ -417,7 +475,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mb = dir.path().join("bob");
         std::fs::write(dir.path().join("bob.lock"), b"").unwrap();
-        let d = deliver(&mb, &locking(), 0, None, &env(), &stamp("X", false), &msg("X"), "mailbox");
+        let d = deliver(
+            &mb,
+            &locking(),
+            0,
+            None,
+            &env(),
+            &stamp("X", false),
+            &msg("X"),
+            "mailbox",
+        );
         assert!(matches!(d, Done::Defer { .. }), "{d:?}");
     }
 
@@ -425,10 +492,37 @@ mod tests {
     fn recovery_finds_complete_copy() {
         let dir = tempfile::tempdir().unwrap();
         let mb = dir.path().join("bob");
-        deliver(&mb, &locking(), 0, None, &env(), &stamp("ID1zA", false), &msg("ID1zA"), "mailbox");
-        deliver(&mb, &locking(), 0, None, &env(), &stamp("ID2zB", false), &msg("ID2zB"), "mailbox");
+        deliver(
+            &mb,
+            &locking(),
+            0,
+            None,
+            &env(),
+            &stamp("ID1zA", false),
+            &msg("ID1zA"),
+            "mailbox",
+        );
+        deliver(
+            &mb,
+            &locking(),
+            0,
+            None,
+            &env(),
+            &stamp("ID2zB", false),
+            &msg("ID2zB"),
+            "mailbox",
+        );
         let before = std::fs::read(&mb).unwrap();
-        let d = deliver(&mb, &locking(), 0, None, &env(), &stamp("ID1zA", true), &msg("ID1zA"), "mailbox");
+        let d = deliver(
+            &mb,
+            &locking(),
+            0,
+            None,
+            &env(),
+            &stamp("ID1zA", true),
+            &msg("ID1zA"),
+            "mailbox",
+        );
         assert_eq!(d, Done::Sent("delivered to mailbox".into()));
         assert_eq!(std::fs::read(&mb).unwrap(), before);
     }
@@ -437,13 +531,40 @@ mod tests {
     fn recovery_removes_torn_copy_at_every_cut() {
         let dir = tempfile::tempdir().unwrap();
         let mb = dir.path().join("bob");
-        deliver(&mb, &locking(), 0, None, &env(), &stamp("ID0zA", false), &msg("ID0zA"), "mailbox");
+        deliver(
+            &mb,
+            &locking(),
+            0,
+            None,
+            &env(),
+            &stamp("ID0zA", false),
+            &msg("ID0zA"),
+            "mailbox",
+        );
         let base = std::fs::read(&mb).unwrap();
-        deliver(&mb, &locking(), 0, None, &env(), &stamp("ID1zA", false), &msg("ID1zA"), "mailbox");
+        deliver(
+            &mb,
+            &locking(),
+            0,
+            None,
+            &env(),
+            &stamp("ID1zA", false),
+            &msg("ID1zA"),
+            "mailbox",
+        );
         let full = std::fs::read(&mb).unwrap();
         for cut in base.len() + 1..full.len() {
             std::fs::write(&mb, &full[..cut]).unwrap();
-            let d = deliver(&mb, &locking(), 0, None, &env(), &stamp("ID1zA", true), &msg("ID1zA"), "mailbox");
+            let d = deliver(
+                &mb,
+                &locking(),
+                0,
+                None,
+                &env(),
+                &stamp("ID1zA", true),
+                &msg("ID1zA"),
+                "mailbox",
+            );
             assert_eq!(d, Done::Sent("delivered to mailbox".into()));
             let now = std::fs::read(&mb).unwrap();
             assert_eq!(&now[..base.len()], &base[..], "cut {cut}");

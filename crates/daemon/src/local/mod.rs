@@ -21,8 +21,8 @@
 //! notice, else it is done.
 
 pub mod action;
-mod copy;
 pub mod command;
+mod copy;
 pub mod exec;
 pub mod maildir;
 pub mod mbox;
@@ -87,7 +87,10 @@ impl Settings {
             .filter(|spec| {
                 let nis = spec.starts_with("nis:");
                 if nis {
-                    crate::warning!("local", "{spec}: NIS lookups are not supported; table ignored");
+                    crate::warning!(
+                        "local",
+                        "{spec}: NIS lookups are not supported; table ignored"
+                    );
                 }
                 !nis
             })
@@ -209,7 +212,11 @@ pub type Forwarder<'a> = &'a dyn Fn(ForwardRequest) -> Result<String, String>;
 pub enum Aggregate {
     Done,
     Bounced,
-    Deferred { address: String, dsn: String, text: String },
+    Deferred {
+        address: String,
+        dsn: String,
+        text: String,
+    },
 }
 
 #[derive(Debug)]
@@ -294,8 +301,7 @@ fn filter(value: &str, allowed: &str) -> String {
 fn split_extension<'a>(s: &Settings, local: &'a str) -> (&'a str, Option<&'a str>) {
     if s.recipient_delimiter.is_empty()
         || matches!(local, "postmaster" | "mailer-daemon" | "double-bounce")
-        || (s.owner_request_special
-            && (local.starts_with("owner-") || local.ends_with("-request")))
+        || (s.owner_request_special && (local.starts_with("owner-") || local.ends_with("-request")))
     {
         return (local, None);
     }
@@ -381,10 +387,7 @@ pub fn deliver(
             }
             Err(e) => {
                 for f in forwards {
-                    w.member(
-                        &f,
-                        Done::defer("4.3.0", format!("cannot forward: {e}")),
-                    );
+                    w.member(&f, Done::defer("4.3.0", format!("cannot forward: {e}")));
                 }
             }
         }
@@ -568,7 +571,15 @@ impl Walk<'_> {
                     let items = tables::aliases::parse_rhs(&value);
                     let who = self.owner_identity(owner);
                     self.chain.push((lower, Source::Alias));
-                    self.expand(addr, &[name.clone(), user.clone()], items, Source::Alias, who, None, level);
+                    self.expand(
+                        addr,
+                        &[name.clone(), user.clone()],
+                        items,
+                        Source::Alias,
+                        who,
+                        None,
+                        level,
+                    );
                     self.chain.pop();
                     return;
                 }
@@ -576,7 +587,10 @@ impl Walk<'_> {
         }
 
         let Some(pw) = getpw(&user) else {
-            self.member(addr, Done::bounce("5.1.1", format!("unknown user: \"{lp}\"")));
+            self.member(
+                addr,
+                Done::bounce("5.1.1", format!("unknown user: \"{lp}\"")),
+            );
             return;
         };
         if !skip_forward {
@@ -588,7 +602,15 @@ impl Walk<'_> {
                 Ok(Some(items)) if !items.is_empty() => {
                     let who = self.identity_of(&pw);
                     self.chain.push((lower, Source::Forward));
-                    self.expand(addr, &[user.clone(), lp.clone()], items, Source::Forward, who, Some(&pw), level);
+                    self.expand(
+                        addr,
+                        &[user.clone(), lp.clone()],
+                        items,
+                        Source::Forward,
+                        who,
+                        Some(&pw),
+                        level,
+                    );
                     self.chain.pop();
                     return;
                 }
@@ -599,14 +621,23 @@ impl Walk<'_> {
     }
 
     /// Expansion names for forward_path and command_execution_directory.
-    fn local_names(&self, pw: Option<&Pw>, addr: &str, lp: &str, ext: Option<&str>) -> Vec<(String, String)> {
+    fn local_names(
+        &self,
+        pw: Option<&Pw>,
+        addr: &str,
+        lp: &str,
+        ext: Option<&str>,
+    ) -> Vec<(String, String)> {
         let (_, domain) = address::split(addr);
         let mut v = vec![
             ("recipient".to_string(), addr.to_string()),
             ("local".to_string(), lp.to_string()),
             ("domain".to_string(), domain.unwrap_or("").to_string()),
             ("extension".to_string(), ext.unwrap_or("").to_string()),
-            ("recipient_delimiter".to_string(), self.s.recipient_delimiter.clone()),
+            (
+                "recipient_delimiter".to_string(),
+                self.s.recipient_delimiter.clone(),
+            ),
         ];
         if let Some(pw) = pw {
             v.push(("user".into(), pw.name.clone()));
@@ -618,7 +649,12 @@ impl Walk<'_> {
 
     /// Expand `template`; None when it refers to a name that is empty (Postfix skips such
     /// forward_path elements).
-    fn expand_names(&self, template: &str, names: &[(String, String)], filter_chars: &str) -> Option<String> {
+    fn expand_names(
+        &self,
+        template: &str,
+        names: &[(String, String)],
+        filter_chars: &str,
+    ) -> Option<String> {
         let undefined = std::cell::Cell::new(false);
         let lookup = |n: &str| -> Option<String> {
             match names.iter().find(|(k, _)| k == n) {
@@ -633,7 +669,13 @@ impl Walk<'_> {
         (!undefined.get()).then_some(out)
     }
 
-    fn read_forward(&mut self, pw: &Pw, addr: &str, lp: &str, ext: Option<&str>) -> Result<Option<Vec<String>>, Done> {
+    fn read_forward(
+        &mut self,
+        pw: &Pw,
+        addr: &str,
+        lp: &str,
+        ext: Option<&str>,
+    ) -> Result<Option<Vec<String>>, Done> {
         let names = self.local_names(Some(pw), addr, lp, ext);
         let paths: Vec<PathBuf> = self
             .s
@@ -653,7 +695,9 @@ impl Walk<'_> {
             skip_unreadable: true,
         };
         match self.exec.run(who, &read, &[]) {
-            Done::Data(d) => Ok(Some(tables::aliases::parse_include(&String::from_utf8_lossy(&d)))),
+            Done::Data(d) => Ok(Some(tables::aliases::parse_include(
+                &String::from_utf8_lossy(&d),
+            ))),
             Done::Missing => Ok(None),
             other => Err(other),
         }
@@ -682,14 +726,20 @@ impl Walk<'_> {
             }
             if let Some(cmd) = item.strip_prefix('|') {
                 if !self.s.allow_commands.iter().any(|a| a == source.word()) {
-                    self.member(addr, Done::bounce("5.7.1", format!("mail to command is restricted: {cmd}")));
+                    self.member(
+                        addr,
+                        Done::bounce("5.7.1", format!("mail to command is restricted: {cmd}")),
+                    );
                     continue;
                 }
                 let done = self.command(addr, cmd, who, pw, "command");
                 self.member(addr, done);
             } else if item.starts_with('/') {
                 if !self.s.allow_files.iter().any(|a| a == source.word()) {
-                    self.member(addr, Done::bounce("5.7.1", format!("mail to file is restricted: {item}")));
+                    self.member(
+                        addr,
+                        Done::bounce("5.7.1", format!("mail to file is restricted: {item}")),
+                    );
                     continue;
                 }
                 let done = self.file(addr, &item, who);
@@ -697,7 +747,10 @@ impl Walk<'_> {
             } else if let Some(path) = item.strip_prefix(":include:") {
                 let path = path.trim();
                 if !path.starts_with('/') {
-                    self.member(addr, Done::bounce("5.3.5", format!(":include:{path} is not an absolute path")));
+                    self.member(
+                        addr,
+                        Done::bounce("5.3.5", format!(":include:{path} is not an absolute path")),
+                    );
                     continue;
                 }
                 let read = Action::ReadFile {
@@ -712,7 +765,10 @@ impl Walk<'_> {
                     }
                     Done::Missing => self.member(
                         addr,
-                        Done::defer("4.3.0", format!("cannot open include file {path}: No such file or directory")),
+                        Done::defer(
+                            "4.3.0",
+                            format!("cannot open include file {path}: No such file or directory"),
+                        ),
                     ),
                     other => self.member(addr, other),
                 }
@@ -746,7 +802,14 @@ impl Walk<'_> {
         }
     }
 
-    fn command(&mut self, addr: &str, cmd: &str, who: Identity, pw: Option<&Pw>, _what: &str) -> Done {
+    fn command(
+        &mut self,
+        addr: &str,
+        cmd: &str,
+        who: Identity,
+        pw: Option<&Pw>,
+        _what: &str,
+    ) -> Done {
         let (local, domain) = address::split(addr);
         let lp = address::unquote_local(local).to_lowercase();
         let (_, ext) = split_extension(self.s, &lp);
@@ -797,7 +860,10 @@ impl Walk<'_> {
             cwd,
             timeout: self.s.command_time_limit,
             size_limit: self.s.mailbox_size_limit,
-            envelope: self.envelope(addr, self.s.prepend_delivered.iter().any(|p| p == "command")),
+            envelope: self.envelope(
+                addr,
+                self.s.prepend_delivered.iter().any(|p| p == "command"),
+            ),
         };
         self.exec.run(who, &action, self.msg.content)
     }
@@ -810,7 +876,10 @@ impl Walk<'_> {
                 size_limit: self.s.mailbox_size_limit,
                 hostname: self.s.myhostname.clone(),
                 envelope: self.envelope(addr, delivered),
-                stamp: Stamp { check_first: false, ..self.stamp() },
+                stamp: Stamp {
+                    check_first: false,
+                    ..self.stamp()
+                },
             };
             return self.exec.run(who, &action, self.msg.content);
         }
@@ -863,7 +932,8 @@ impl Walk<'_> {
             };
             self.exec.run(who, &action, self.msg.content)
         } else {
-            let require_owner = (self.s.switch_identity && self.s.strict_mailbox_ownership).then_some(who.uid);
+            let require_owner =
+                (self.s.switch_identity && self.s.strict_mailbox_ownership).then_some(who.uid);
             let action = Action::Mbox {
                 path: path.clone(),
                 locking: self.s.locking.clone(),
@@ -894,4 +964,3 @@ impl Walk<'_> {
         }
     }
 }
-

@@ -52,7 +52,8 @@ pub fn activate(rt: &Runtime, id: &str, from: QueueName) -> LoadResult {
     match queue::read(&path) {
         Ok((qf, _buf)) => {
             if (qf.decoded.valid_len as u64) < qf.file_len {
-                if let Err(e) = queue::file::truncate_torn_tail(&path, qf.decoded.valid_len as u64) {
+                if let Err(e) = queue::file::truncate_torn_tail(&path, qf.decoded.valid_len as u64)
+                {
                     warning!("qmgr", "{id}: cannot remove torn status record: {e}");
                 }
             }
@@ -162,7 +163,10 @@ pub fn finish(rt: &Runtime, msg: &Loaded, unrecorded: &[u32]) -> Finished {
         }
     }
     let record_unrecorded = || {
-        let recs: Vec<Status> = unrecorded.iter().map(|&i| Status::Done { rcpt: i }).collect();
+        let recs: Vec<Status> = unrecorded
+            .iter()
+            .map(|&i| Status::Done { rcpt: i })
+            .collect();
         if !recs.is_empty() {
             if let Err(e) = queue::append_status(&msg.path, &recs, true) {
                 warning!("qmgr", "{id}: cannot record delivery: {e}");
@@ -184,7 +188,11 @@ pub fn finish(rt: &Runtime, msg: &Loaded, unrecorded: &[u32]) -> Finished {
         let mut records = Vec::new();
         for &i in &pending {
             let last = states[i].deferred.clone().unwrap_or_default();
-            let dsn = if last.dsn.is_empty() { "4.7.0".to_string() } else { last.dsn.clone() };
+            let dsn = if last.dsn.is_empty() {
+                "4.7.0".to_string()
+            } else {
+                last.dsn.clone()
+            };
             let reason = if last.reason.is_empty() {
                 "delivery temporarily suspended".to_string()
             } else {
@@ -207,12 +215,27 @@ pub fn finish(rt: &Runtime, msg: &Loaded, unrecorded: &[u32]) -> Finished {
             record_unrecorded();
             return defer(rt, msg, env, now, age);
         }
-        info!("qmgr", "{id}: from=<{}>, status=expired, returned to sender", env.sender);
+        info!(
+            "qmgr",
+            "{id}: from=<{}>, status=expired, returned to sender", env.sender
+        );
         for r in records {
-            if let Status::Bounced { rcpt, address, dsn, relay, reason } = r {
+            if let Status::Bounced {
+                rcpt,
+                address,
+                dsn,
+                relay,
+                reason,
+            } = r
+            {
                 let st = &mut states[rcpt as usize];
                 st.is_final = true;
-                st.bounces_owed.push(record::Outcome { address, dsn, relay, reason });
+                st.bounces_owed.push(record::Outcome {
+                    address,
+                    dsn,
+                    relay,
+                    reason,
+                });
             }
         }
     }
@@ -229,7 +252,10 @@ pub fn finish(rt: &Runtime, msg: &Loaded, unrecorded: &[u32]) -> Finished {
         match bounce::notify(rt, &s, id, env, &content, &failed, NoticeKind::Failure) {
             Ok(()) => notified.extend(failed.iter().map(|(i, _)| *i)),
             Err(e) => {
-                warning!("qmgr", "{id}: cannot queue delivery status notification: {e}");
+                warning!(
+                    "qmgr",
+                    "{id}: cannot queue delivery status notification: {e}"
+                );
                 record_unrecorded();
                 return defer(rt, msg, env, now, age);
             }
@@ -283,7 +309,12 @@ pub fn finish(rt: &Runtime, msg: &Loaded, unrecorded: &[u32]) -> Finished {
     }
     // Delay warning.
     let warn_after = s.qmgr.delay_warning_time;
-    if !warn_after.is_zero() && age >= warn_after && !msg.warned && !record::warned(&qf.decoded) && !null_sender {
+    if !warn_after.is_zero()
+        && age >= warn_after
+        && !msg.warned
+        && !record::warned(&qf.decoded)
+        && !null_sender
+    {
         let delayed: Vec<(usize, record::Outcome)> = states
             .iter()
             .enumerate()
@@ -308,11 +339,17 @@ pub fn finish(rt: &Runtime, msg: &Loaded, unrecorded: &[u32]) -> Finished {
 /// Back to deferred/ with the next retry time as the file's modification time.
 fn defer(rt: &Runtime, msg: &Loaded, _env: &Envelope, now: SystemTime, age: Duration) -> Finished {
     let s = rt.settings();
-    let backoff = age.clamp(s.qmgr.minimal_backoff_time, s.qmgr.maximal_backoff_time.max(s.qmgr.minimal_backoff_time));
+    let backoff = age.clamp(
+        s.qmgr.minimal_backoff_time,
+        s.qmgr.maximal_backoff_time.max(s.qmgr.minimal_backoff_time),
+    );
     if let Err(e) = queue::file::set_mtime(&msg.path, now + backoff) {
         warning!("qmgr", "{}: cannot set retry time: {e}", msg.id);
     }
-    match rt.queue.move_file(&msg.id, QueueName::Active, QueueName::Deferred) {
+    match rt
+        .queue
+        .move_file(&msg.id, QueueName::Active, QueueName::Deferred)
+    {
         Ok(_) => Finished::Deferred,
         Err(e) => {
             warning!("qmgr", "{}: cannot move to deferred queue: {e}", msg.id);

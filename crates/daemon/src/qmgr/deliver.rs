@@ -102,20 +102,49 @@ fn run(ctx: &Ctx, job: &Job) -> Vec<u32> {
     match job.transport.as_str() {
         "local" => run_local(ctx, job, &timing, sole, &mut unrecorded),
         "error" | "retry" => {
-            let (dsn, text) = split_dsn(&job.nexthop, if job.transport == "error" { "5.0.0" } else { "4.0.0" });
+            let (dsn, text) = split_dsn(
+                &job.nexthop,
+                if job.transport == "error" {
+                    "5.0.0"
+                } else {
+                    "4.0.0"
+                },
+            );
             let bounce = dsn.starts_with('5');
             for &i in &job.rcpts {
                 let r = &env.recipients[i as usize];
-                let status = if bounce { DeliveryStatus::Bounced } else { DeliveryStatus::Deferred };
-                log::delivery(&job.transport, &timing.event(&msg.id, &r.address, &r.orig, "none", &dsn, status, &text));
+                let status = if bounce {
+                    DeliveryStatus::Bounced
+                } else {
+                    DeliveryStatus::Deferred
+                };
+                log::delivery(
+                    &job.transport,
+                    &timing.event(&msg.id, &r.address, &r.orig, "none", &dsn, status, &text),
+                );
                 record(ctx, i, &r.address, &dsn, "none", &text, bounce);
             }
         }
         "discard" => {
             for &i in &job.rcpts {
                 let r = &env.recipients[i as usize];
-                let text = if job.nexthop.is_empty() { "discarded".to_string() } else { job.nexthop.clone() };
-                log::delivery("discard", &timing.event(&msg.id, &r.address, &r.orig, "none", "2.0.0", DeliveryStatus::Sent, &text));
+                let text = if job.nexthop.is_empty() {
+                    "discarded".to_string()
+                } else {
+                    job.nexthop.clone()
+                };
+                log::delivery(
+                    "discard",
+                    &timing.event(
+                        &msg.id,
+                        &r.address,
+                        &r.orig,
+                        "none",
+                        "2.0.0",
+                        DeliveryStatus::Sent,
+                        &text,
+                    ),
+                );
                 record_done(ctx, i, sole, &mut unrecorded);
             }
         }
@@ -123,7 +152,18 @@ fn run(ctx: &Ctx, job: &Job) -> Vec<u32> {
             let text = format!("mail transport unavailable: transport \"{other}\" is not provided by this version of Postern");
             for &i in &job.rcpts {
                 let r = &env.recipients[i as usize];
-                log::delivery("qmgr", &timing.event(&msg.id, &r.address, &r.orig, "none", "4.3.0", DeliveryStatus::Deferred, &text));
+                log::delivery(
+                    "qmgr",
+                    &timing.event(
+                        &msg.id,
+                        &r.address,
+                        &r.orig,
+                        "none",
+                        "4.3.0",
+                        DeliveryStatus::Deferred,
+                        &text,
+                    ),
+                );
                 record(ctx, i, &r.address, "4.3.0", "none", &text, false);
             }
         }
@@ -136,9 +176,14 @@ fn split_dsn(nexthop: &str, default: &str) -> (String, String) {
     let mut parts = nexthop.splitn(2, ' ');
     let first = parts.next().unwrap_or("");
     let is_dsn = first.split('.').count() == 3
-        && first.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+        && first
+            .split('.')
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
     if is_dsn {
-        (first.to_string(), parts.next().unwrap_or("").trim().to_string())
+        (
+            first.to_string(),
+            parts.next().unwrap_or("").trim().to_string(),
+        )
     } else if nexthop.is_empty() {
         (default.to_string(), "delivery failed".to_string())
     } else {
@@ -195,7 +240,11 @@ fn run_local(ctx: &Ctx, job: &Job, timing: &Timing, sole: bool, unrecorded: &mut
     let message = local::Message {
         queue_id: &msg.id,
         sender: &env.sender,
-        arrival_secs: env.arrival.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+        arrival_secs: env
+            .arrival
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
         content: &content,
         envid: env.attr("dsn_envid").unwrap_or(""),
     };
@@ -208,7 +257,11 @@ fn run_local(ctx: &Ctx, job: &Job, timing: &Timing, sole: bool, unrecorded: &mut
             arrival: SystemTime::now(),
             sender: req.sender,
             full_name: None,
-            recipients: req.recipients.into_iter().map(queue::Recipient::new).collect(),
+            recipients: req
+                .recipients
+                .into_iter()
+                .map(queue::Recipient::new)
+                .collect(),
             attrs: Vec::new(),
             content: req.content,
             origin: Origin::Forward,
@@ -224,7 +277,18 @@ fn run_local(ctx: &Ctx, job: &Job, timing: &Timing, sole: bool, unrecorded: &mut
         // Let a crash between the mailbox fsync and the D record be recognised.
         if let Err(e) = queue::append_status(&msg.path, &[Status::Intent { rcpt: idx }], false) {
             let text = format!("cannot update queue file: {e}");
-            log::delivery("local", &timing.event(&msg.id, &r.address, &r.orig, "local", "4.3.0", DeliveryStatus::Deferred, &text));
+            log::delivery(
+                "local",
+                &timing.event(
+                    &msg.id,
+                    &r.address,
+                    &r.orig,
+                    "local",
+                    "4.3.0",
+                    DeliveryStatus::Deferred,
+                    &text,
+                ),
+            );
             continue;
         }
         let lj = local::Job {
@@ -242,11 +306,17 @@ fn run_local(ctx: &Ctx, job: &Job, timing: &Timing, sole: bool, unrecorded: &mut
             };
             let soft = s.qmgr_soft_bounce && status == DeliveryStatus::Bounced;
             let (status, dsn) = if soft {
-                (DeliveryStatus::Deferred, format!("4{}", &m.dsn[1.min(m.dsn.len())..]))
+                (
+                    DeliveryStatus::Deferred,
+                    format!("4{}", &m.dsn[1.min(m.dsn.len())..]),
+                )
             } else {
                 (status, m.dsn.clone())
             };
-            log::delivery("local", &timing.event(&msg.id, &m.address, &r.orig, "local", &dsn, status, &m.text));
+            log::delivery(
+                "local",
+                &timing.event(&msg.id, &m.address, &r.orig, "local", &dsn, status, &m.text),
+            );
         }
         match out.aggregate {
             Aggregate::Done => record_done(ctx, idx, sole, unrecorded),
@@ -255,7 +325,11 @@ fn run_local(ctx: &Ctx, job: &Job, timing: &Timing, sole: bool, unrecorded: &mut
             }
             Aggregate::Bounced => {
                 let mut recs = Vec::new();
-                for m in out.members.iter().filter(|m| m.status == MemberStatus::Bounced) {
+                for m in out
+                    .members
+                    .iter()
+                    .filter(|m| m.status == MemberStatus::Bounced)
+                {
                     if s.qmgr_soft_bounce {
                         recs.push(Status::Deferred {
                             rcpt: idx,
@@ -288,8 +362,17 @@ mod tests {
 
     #[test]
     fn error_nexthop() {
-        assert_eq!(split_dsn("5.1.1 no such user", "5.0.0"), ("5.1.1".into(), "no such user".into()));
-        assert_eq!(split_dsn("gone away", "5.0.0"), ("5.0.0".into(), "gone away".into()));
-        assert_eq!(split_dsn("", "4.0.0"), ("4.0.0".into(), "delivery failed".into()));
+        assert_eq!(
+            split_dsn("5.1.1 no such user", "5.0.0"),
+            ("5.1.1".into(), "no such user".into())
+        );
+        assert_eq!(
+            split_dsn("gone away", "5.0.0"),
+            ("5.0.0".into(), "gone away".into())
+        );
+        assert_eq!(
+            split_dsn("", "4.0.0"),
+            ("4.0.0".into(), "delivery failed".into())
+        );
     }
 }

@@ -188,7 +188,10 @@ impl Qmgr {
         match rt.queue.list(QueueName::Active) {
             Ok(ids) => {
                 for id in ids {
-                    if let Err(e) = rt.queue.move_file(&id, QueueName::Active, QueueName::Incoming) {
+                    if let Err(e) = rt
+                        .queue
+                        .move_file(&id, QueueName::Active, QueueName::Incoming)
+                    {
                         warning!("qmgr", "{id}: cannot move back to incoming: {e}");
                     }
                 }
@@ -236,7 +239,13 @@ impl Qmgr {
                 self.scanning.remove(&q);
                 // Memory stays bounded by configuration, not by queue size: keep at most a
                 // few active-queue loads of IDs; the rest stays on disk for the next scan.
-                let cap = self.rt.settings().qmgr.active_limit.saturating_mul(2).max(100);
+                let cap = self
+                    .rt
+                    .settings()
+                    .qmgr
+                    .active_limit
+                    .saturating_mul(2)
+                    .max(100);
                 if ids.len() > cap {
                     ids.truncate(cap);
                     self.rescan.insert(q, ignored);
@@ -300,12 +309,20 @@ impl Qmgr {
                 self.deferred
                     .pop_front()
                     .map(|id| (id, QueueName::Deferred))
-                    .or_else(|| self.incoming.pop_front().map(|id| (id, QueueName::Incoming)))
+                    .or_else(|| {
+                        self.incoming
+                            .pop_front()
+                            .map(|id| (id, QueueName::Incoming))
+                    })
             } else {
                 self.incoming
                     .pop_front()
                     .map(|id| (id, QueueName::Incoming))
-                    .or_else(|| self.deferred.pop_front().map(|id| (id, QueueName::Deferred)))
+                    .or_else(|| {
+                        self.deferred
+                            .pop_front()
+                            .map(|id| (id, QueueName::Deferred))
+                    })
             };
             let Some((id, from)) = next else {
                 // Lists are empty: pick up where a truncated scan stopped.
@@ -420,12 +437,18 @@ impl Qmgr {
             };
             let mut started = Vec::new();
             {
-                let Some(t) = self.transports.get_mut(&name) else { continue };
+                let Some(t) = self.transports.get_mut(&name) else {
+                    continue;
+                };
                 let mut rounds = t.ready.len();
                 while t.busy < s.qmgr.process_limit && rounds > 0 {
                     rounds -= 1;
-                    let Some(dest) = t.ready.pop_front() else { break };
-                    let Some(d) = t.dests.get_mut(&dest) else { continue };
+                    let Some(dest) = t.ready.pop_front() else {
+                        break;
+                    };
+                    let Some(d) = t.dests.get_mut(&dest) else {
+                        continue;
+                    };
                     if d.busy >= dest_limit {
                         // Waits for a completion to put it back in the ready list.
                         continue;
@@ -443,7 +466,9 @@ impl Qmgr {
                 }
             }
             for job in started {
-                let Some(msg) = self.active.get(&job.id) else { continue };
+                let Some(msg) = self.active.get(&job.id) else {
+                    continue;
+                };
                 let ctx = deliver::Ctx {
                     rt: self.rt.clone(),
                     msg: msg.loaded.clone(),
@@ -486,7 +511,9 @@ impl Qmgr {
     }
 
     fn finish(&mut self, id: &str) {
-        let Some(m) = self.active.remove(id) else { return };
+        let Some(m) = self.active.remove(id) else {
+            return;
+        };
         self.in_transit.insert(id.to_string());
         let rt = self.rt.clone();
         let tx = self.tx.clone();

@@ -28,7 +28,13 @@ fn asctime(t: SystemTime) -> String {
 pub fn main(args: &[String]) -> i32 {
     let (opts, operands) = match getopt(args, "bc:dehoqrsv") {
         Ok(x) => x,
-        Err(e) => return fatal(PROG, EX_USAGE, format!("usage: postcat [-bdehoqv] [-c config_dir] [files...]: {e}")),
+        Err(e) => {
+            return fatal(
+                PROG,
+                EX_USAGE,
+                format!("usage: postcat [-bdehoqv] [-c config_dir] [files...]: {e}"),
+            )
+        }
     };
     let flag = |c| opts.iter().any(|o| *o == Opt::Flag(c));
     let (mut e, mut h, mut b) = (flag('e'), flag('h'), flag('b'));
@@ -42,7 +48,11 @@ pub fn main(args: &[String]) -> i32 {
         _ => None,
     });
     if operands.is_empty() {
-        return fatal(PROG, EX_USAGE, "usage: postcat [-bdehoqv] [-c config_dir] [files...]");
+        return fatal(
+            PROG,
+            EX_USAGE,
+            "usage: postcat [-bdehoqv] [-c config_dir] [files...]",
+        );
     }
     let queue = if by_id {
         match load_config(PROG, dir.as_deref()) {
@@ -56,12 +66,25 @@ pub fn main(args: &[String]) -> i32 {
     for name in &operands {
         let (path, label) = match &queue {
             Some(q) => {
-                let found = [QueueName::Incoming, QueueName::Active, QueueName::Deferred, QueueName::Hold, QueueName::Maildrop, QueueName::Corrupt]
-                    .into_iter()
-                    .find(|&qn| queue::id::is_valid(name) && q.file(qn, name).exists());
+                let found = [
+                    QueueName::Incoming,
+                    QueueName::Active,
+                    QueueName::Deferred,
+                    QueueName::Hold,
+                    QueueName::Maildrop,
+                    QueueName::Corrupt,
+                ]
+                .into_iter()
+                .find(|&qn| queue::id::is_valid(name) && q.file(qn, name).exists());
                 match found {
                     Some(qn) => (q.file(qn, name), format!("{}/{name}", qn.as_str())),
-                    None => return fatal(PROG, 1, format!("open queue file {name}: No such file or directory")),
+                    None => {
+                        return fatal(
+                            PROG,
+                            1,
+                            format!("open queue file {name}: No such file or directory"),
+                        )
+                    }
                 }
             }
             None => (PathBuf::from(name), name.clone()),
@@ -73,7 +96,15 @@ pub fn main(args: &[String]) -> i32 {
     EX_OK
 }
 
-fn show(path: &Path, label: &str, e: bool, h: bool, b: bool, markers: bool, out: &mut dyn Write) -> Result<(), String> {
+fn show(
+    path: &Path,
+    label: &str,
+    e: bool,
+    h: bool,
+    b: bool,
+    markers: bool,
+    out: &mut dyn Write,
+) -> Result<(), String> {
     // An I/O error already reads "open PATH: reason", as Postfix's postcat reports it.
     let (qf, buf) = queue::read(path).map_err(|err| {
         if err.is_corrupt() {
@@ -89,11 +120,22 @@ fn show(path: &Path, label: &str, e: bool, h: bool, b: bool, markers: bool, out:
     let w = |out: &mut dyn Write, s: &str| out.write_all(s.as_bytes()).map_err(|e| e.to_string());
     if e {
         w(out, &format!("*** ENVELOPE RECORDS {label} ***\n"))?;
-        w(out, &format!(
-            "message_size: {:>15} {:>15} {:>15} {:>15} {:>15} {:>15}\n",
-            content.len(), d.content.start, env.recipients.len(), 0, content.len(), 0
-        ))?;
-        w(out, &format!("message_arrival_time: {}\n", asctime(env.arrival)))?;
+        w(
+            out,
+            &format!(
+                "message_size: {:>15} {:>15} {:>15} {:>15} {:>15} {:>15}\n",
+                content.len(),
+                d.content.start,
+                env.recipients.len(),
+                0,
+                content.len(),
+                0
+            ),
+        )?;
+        w(
+            out,
+            &format!("message_arrival_time: {}\n", asctime(env.arrival)),
+        )?;
         w(out, &format!("create_time: {}\n", asctime(env.arrival)))?;
         for (n, v) in &env.attrs {
             w(out, &format!("named_attribute: {n}={v}\n"))?;
@@ -104,10 +146,17 @@ fn show(path: &Path, label: &str, e: bool, h: bool, b: bool, markers: bool, out:
         w(out, &format!("sender: {}\n", env.sender))?;
         for (r, st) in env.recipients.iter().zip(&states) {
             if !r.orcpt.is_empty() {
-                w(out, &format!("named_attribute: dsn_orig_rcpt={}\n", r.orcpt))?;
+                w(
+                    out,
+                    &format!("named_attribute: dsn_orig_rcpt={}\n", r.orcpt),
+                )?;
             }
             w(out, &format!("original_recipient: {}\n", r.orig))?;
-            let kind = if st.is_final { "done_recipient" } else { "recipient" };
+            let kind = if st.is_final {
+                "done_recipient"
+            } else {
+                "recipient"
+            };
             w(out, &format!("{kind}: {}\n", r.address))?;
         }
     }
@@ -128,7 +177,8 @@ fn show(path: &Path, label: &str, e: bool, h: bool, b: bool, markers: bool, out:
     }
     if b {
         out.write_all(separator).map_err(|e| e.to_string())?;
-        out.write_all(&content[split..]).map_err(|e| e.to_string())?;
+        out.write_all(&content[split..])
+            .map_err(|e| e.to_string())?;
     }
     if markers {
         w(out, &format!("*** HEADER EXTRACTED {label} ***\n"))?;

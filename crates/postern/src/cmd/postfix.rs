@@ -43,11 +43,21 @@ fn config_dir(opts: &[Opt]) -> Option<PathBuf> {
 pub fn main(args: &[String]) -> i32 {
     let (opts, rest) = match getopt(args, "c:Dv") {
         Ok(x) => x,
-        Err(e) => return crate::fatal("postfix", EX_USAGE, format!("usage: postfix [-c config_dir] [-Dv] command: {e}")),
+        Err(e) => {
+            return crate::fatal(
+                "postfix",
+                EX_USAGE,
+                format!("usage: postfix [-c config_dir] [-Dv] command: {e}"),
+            )
+        }
     };
     let dir = config_dir(&opts);
     let Some(command) = rest.first() else {
-        return crate::fatal("postfix", EX_USAGE, "usage: postfix [-c config_dir] [-Dv] command");
+        return crate::fatal(
+            "postfix",
+            EX_USAGE,
+            "usage: postfix [-c config_dir] [-Dv] command",
+        );
     };
     // Stopping or querying a running daemon must work even after a bad edit of main.cf
     // (as with Postfix, where only the daemon reading a parameter checks it).

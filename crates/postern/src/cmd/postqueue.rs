@@ -60,7 +60,11 @@ pub fn main(prog: &str, args: &[String]) -> i32 {
         }
         'f' | 's' => {
             if !daemon::master::trigger(&queue, "qmgr", b"FADI") {
-                return fatal(prog, EX_UNAVAILABLE, "Cannot flush mail queue - mail system is down");
+                return fatal(
+                    prog,
+                    EX_UNAVAILABLE,
+                    "Cannot flush mail queue - mail system is down",
+                );
             }
             daemon::master::trigger(&queue, "pickup", b"W");
             EX_OK
@@ -71,13 +75,21 @@ pub fn main(prog: &str, args: &[String]) -> i32 {
             }
             let path = queue.file(QueueName::Deferred, &arg);
             if !path.exists() {
-                return fatal(prog, EX_UNAVAILABLE, format!("Cannot flush mail queue - {arg}: no such deferred message"));
+                return fatal(
+                    prog,
+                    EX_UNAVAILABLE,
+                    format!("Cannot flush mail queue - {arg}: no such deferred message"),
+                );
             }
             if let Err(e) = queue::file::set_mtime(&path, SystemTime::UNIX_EPOCH) {
                 return fatal(prog, EX_NOPERM, format!("{arg}: {e}"));
             }
             if !daemon::master::trigger(&queue, "qmgr", b"D") {
-                return fatal(prog, EX_UNAVAILABLE, "Cannot flush mail queue - mail system is down");
+                return fatal(
+                    prog,
+                    EX_UNAVAILABLE,
+                    "Cannot flush mail queue - mail system is down",
+                );
             }
             EX_OK
         }

@@ -36,10 +36,20 @@ impl Op {
     /// Queues an operation looks in by default (postsuper(1)).
     fn default_queues(self) -> &'static [QueueName] {
         match self {
-            Op::Delete => &[QueueName::Hold, QueueName::Incoming, QueueName::Active, QueueName::Deferred],
+            Op::Delete => &[
+                QueueName::Hold,
+                QueueName::Incoming,
+                QueueName::Active,
+                QueueName::Deferred,
+            ],
             Op::Hold => &[QueueName::Incoming, QueueName::Active, QueueName::Deferred],
             Op::Release => &[QueueName::Hold],
-            Op::Requeue => &[QueueName::Hold, QueueName::Incoming, QueueName::Active, QueueName::Deferred],
+            Op::Requeue => &[
+                QueueName::Hold,
+                QueueName::Incoming,
+                QueueName::Active,
+                QueueName::Deferred,
+            ],
         }
     }
     fn summary(self) -> &'static str {
@@ -70,7 +80,11 @@ pub fn main(args: &[String]) -> i32 {
     let euid = nix::unistd::geteuid();
     let owner = std::fs::metadata(queue.root()).map(|m| m.uid()).ok();
     if !euid.is_root() && owner != Some(euid.as_raw()) {
-        return fatal(PROG, EX_NOPERM, "use of this command is reserved for the superuser");
+        return fatal(
+            PROG,
+            EX_NOPERM,
+            "use of this command is reserved for the superuser",
+        );
     }
     let mut restrict = Vec::new();
     for name in &operands {
@@ -91,12 +105,19 @@ pub fn main(args: &[String]) -> i32 {
             Opt::Arg('H', a) => (Op::Release, a),
             Opt::Arg('r', a) => (Op::Requeue, a),
             Opt::Arg('e', _) | Opt::Arg('f', _) => {
-                return fatal(PROG, EX_UNAVAILABLE, "-e and -f (force expire) are not available in this version of Postern");
+                return fatal(
+                    PROG,
+                    EX_UNAVAILABLE,
+                    "-e and -f (force expire) are not available in this version of Postern",
+                );
             }
             Opt::Flag('p') => {
                 did_anything = true;
                 match queue.remove_stale_temp_files(Duration::ZERO) {
-                    Ok(n) if n > 0 => eprintln!("{PROG}: Removed {n} temporary file{}", if n == 1 { "" } else { "s" }),
+                    Ok(n) if n > 0 => eprintln!(
+                        "{PROG}: Removed {n} temporary file{}",
+                        if n == 1 { "" } else { "s" }
+                    ),
                     Ok(_) => {}
                     Err(e) => status = fatal(PROG, EX_IOERR, e),
                 }
@@ -142,7 +163,11 @@ pub fn main(args: &[String]) -> i32 {
                 crate::warn(PROG, format!("invalid mail queue id: {id}"));
                 continue;
             }
-            let Some(from) = queues.iter().copied().find(|&q| queue.file(q, &id).exists()) else {
+            let Some(from) = queues
+                .iter()
+                .copied()
+                .find(|&q| queue.file(q, &id).exists())
+            else {
                 continue;
             };
             if apply(&queue, op, &id, from, arg != "ALL") {
@@ -157,7 +182,11 @@ pub fn main(args: &[String]) -> i32 {
     // One summary per operation, however many options named it (`-h A -h B`: "Placed on
     // hold: 2 messages"), as Postfix prints it.
     for (op, count) in totals {
-        eprintln!("{PROG}: {}: {count} message{}", op.summary(), if count == 1 { "" } else { "s" });
+        eprintln!(
+            "{PROG}: {}: {count} message{}",
+            op.summary(),
+            if count == 1 { "" } else { "s" }
+        );
         if count > 0 {
             match op {
                 Op::Release => {
@@ -186,12 +215,16 @@ fn queue_id_ok(id: &str) -> bool {
 fn apply(queue: &Queue, op: Op, id: &str, from: QueueName, verbose: bool) -> bool {
     let result = match op {
         Op::Delete => std::fs::remove_file(queue.file(from, id)).map(|_| "removed"),
-        Op::Hold => queue.move_file(id, from, QueueName::Hold).map(|_| "placed on hold"),
+        Op::Hold => queue
+            .move_file(id, from, QueueName::Hold)
+            .map(|_| "placed on hold"),
         Op::Release => queue
             .move_file(id, from, QueueName::Deferred)
             .and_then(|p| queue::file::set_mtime(&p, SystemTime::UNIX_EPOCH))
             .map(|_| "released from hold"),
-        Op::Requeue => queue.move_file(id, from, QueueName::Maildrop).map(|_| "requeued"),
+        Op::Requeue => queue
+            .move_file(id, from, QueueName::Maildrop)
+            .map(|_| "requeued"),
     };
     match result {
         Ok(what) => {
@@ -213,7 +246,9 @@ fn apply(queue: &Queue, op: Op, id: &str, from: QueueName, verbose: bool) -> boo
 fn structure_check(cfg: &config::MainCf, queue: &Queue) -> Result<(), String> {
     daemon::master::set_permissions(cfg).map_err(|e| e.to_string())?;
     for q in QueueName::ALL {
-        let Ok(entries) = std::fs::read_dir(queue.dir(q)) else { continue };
+        let Ok(entries) = std::fs::read_dir(queue.dir(q)) else {
+            continue;
+        };
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             if !queue::id::is_valid(&name) && !name.starts_with(".tmp.") {

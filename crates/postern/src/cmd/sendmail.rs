@@ -72,7 +72,8 @@ fn take_q(args: &[String]) -> (Vec<String>, Option<String>) {
 
 fn parse(args: &[String]) -> Result<Options, i32> {
     let (args, q) = take_q(args);
-    let (opts, operands) = getopt(&args, SPEC).map_err(|e| fatal(PROG, EX_USAGE, format!("usage: {e}")))?;
+    let (opts, operands) =
+        getopt(&args, SPEC).map_err(|e| fatal(PROG, EX_USAGE, format!("usage: {e}")))?;
     let mut o = Options {
         dot_is_eof: true,
         recipients: operands,
@@ -88,7 +89,11 @@ fn parse(args: &[String]) -> Result<Options, i32> {
             Opt::Arg('C', v) => {
                 let p = PathBuf::from(&v);
                 // -C takes a file (main.cf) or a directory.
-                o.config = Some(if p.is_dir() { p } else { p.parent().map(|d| d.to_path_buf()).unwrap_or(p) });
+                o.config = Some(if p.is_dir() {
+                    p
+                } else {
+                    p.parent().map(|d| d.to_path_buf()).unwrap_or(p)
+                });
             }
             Opt::Arg('F', v) => o.full_name = Some(v),
             Opt::Flag('I') => o.mode = Mode::Newaliases,
@@ -146,7 +151,10 @@ fn recipients(args: &[String], allow_utf8: bool) -> Result<Vec<String>, String> 
     let mut out = Vec::new();
     for a in args {
         if a.chars().any(|c| c.is_control()) {
-            return Err(format!("bad address syntax: {}: control character in address", a.escape_debug()));
+            return Err(format!(
+                "bad address syntax: {}: control character in address",
+                a.escape_debug()
+            ));
         }
         // A plain address must parse as one; list syntax (commas, `Name <addr>`, comments) is
         // only taken where the argument uses it, so nothing is silently dropped.
@@ -179,7 +187,10 @@ fn read_message(dot_is_eof: bool, limit: u64) -> Result<Vec<u8>, i32> {
     let mut input = Vec::new();
     let stdin = std::io::stdin();
     let mut lock = stdin.lock();
-    if let Err(e) = (&mut lock).take(limit.saturating_add(1)).read_to_end(&mut input) {
+    if let Err(e) = (&mut lock)
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut input)
+    {
         return Err(fatal(PROG, EX_DATAERR, format!("error reading input: {e}")));
     }
     if limit > 0 && input.len() as u64 > limit {
@@ -208,7 +219,10 @@ fn memchr_nl(b: &[u8]) -> Option<usize> {
 
 fn login_name() -> Option<String> {
     let uid = nix::unistd::getuid();
-    nix::unistd::User::from_uid(uid).ok().flatten().map(|u| u.name)
+    nix::unistd::User::from_uid(uid)
+        .ok()
+        .flatten()
+        .map(|u| u.name)
 }
 
 /// Postfix's fullname(): `$NAME`, else the first field of the user's GECOS entry.
@@ -217,7 +231,9 @@ fn default_full_name() -> Option<String> {
     if let Ok(n) = std::env::var("NAME") {
         return clean(n);
     }
-    let user = nix::unistd::User::from_uid(nix::unistd::getuid()).ok().flatten()?;
+    let user = nix::unistd::User::from_uid(nix::unistd::getuid())
+        .ok()
+        .flatten()?;
     let gecos = user.gecos.to_string_lossy().into_owned();
     let first = gecos.split(',').next().unwrap_or("").trim().to_string();
     // `&` in GECOS stands for the login name, capitalized.
@@ -230,13 +246,24 @@ fn default_full_name() -> Option<String> {
 
 fn has_header_recipients(content: &[u8]) -> bool {
     let parsed = smtp::header::parse(content);
-    let resent = parsed.headers.iter().any(|h| h.is("resent-to") || h.is("resent-cc") || h.is("resent-bcc"));
-    let names: &[&str] = if resent { &["resent-to", "resent-cc", "resent-bcc"] } else { &["to", "cc", "bcc"] };
+    let resent = parsed
+        .headers
+        .iter()
+        .any(|h| h.is("resent-to") || h.is("resent-cc") || h.is("resent-bcc"));
+    let names: &[&str] = if resent {
+        &["resent-to", "resent-cc", "resent-bcc"]
+    } else {
+        &["to", "cc", "bcc"]
+    };
     parsed
         .headers
         .iter()
         .filter(|h| names.iter().any(|n| h.is(n)))
-        .any(|h| smtp::address::parse_address_list(&h.value()).iter().any(|m| !m.address.is_empty()))
+        .any(|h| {
+            smtp::address::parse_address_list(&h.value())
+                .iter()
+                .any(|m| !m.address.is_empty())
+        })
 }
 
 pub fn main(args: &[String]) -> i32 {
@@ -253,7 +280,11 @@ pub fn main(args: &[String]) -> i32 {
             return super::postqueue::main("mailq", &a);
         }
         Mode::Newaliases => {
-            let a = o.config.iter().flat_map(|c| ["-c".to_string(), c.to_string_lossy().into_owned()]).collect::<Vec<_>>();
+            let a = o
+                .config
+                .iter()
+                .flat_map(|c| ["-c".to_string(), c.to_string_lossy().into_owned()])
+                .collect::<Vec<_>>();
             return newaliases(&a);
         }
         Mode::Flush => {
@@ -271,8 +302,20 @@ pub fn main(args: &[String]) -> i32 {
             a.push("start".to_string());
             return super::postfix::main(&a);
         }
-        Mode::Smtp => return fatal(PROG, EX_UNAVAILABLE, "-bs (SMTP on standard input) is not available in this version of Postern"),
-        Mode::Verify => return fatal(PROG, EX_UNAVAILABLE, "-bv (address verification) is not available in this version of Postern"),
+        Mode::Smtp => {
+            return fatal(
+                PROG,
+                EX_UNAVAILABLE,
+                "-bs (SMTP on standard input) is not available in this version of Postern",
+            )
+        }
+        Mode::Verify => {
+            return fatal(
+                PROG,
+                EX_UNAVAILABLE,
+                "-bv (address verification) is not available in this version of Postern",
+            )
+        }
         Mode::Enqueue => {}
     }
     let cfg = match load_config(PROG, o.config.as_deref()) {
@@ -284,11 +327,23 @@ pub fn main(args: &[String]) -> i32 {
     let sender = match &o.sender {
         Some(s) => match smtp::address::parse_envelope(s, allow_utf8) {
             Ok(a) => a,
-            Err(e) => return fatal(PROG, EX_NOUSER, format!("bad sender address syntax: {s}: {e}")),
+            Err(e) => {
+                return fatal(
+                    PROG,
+                    EX_NOUSER,
+                    format!("bad sender address syntax: {s}: {e}"),
+                )
+            }
         },
         None => match login_name() {
             Some(n) => n,
-            None => return fatal(PROG, EX_OSERR, format!("no login name found for user ID {}", nix::unistd::getuid())),
+            None => {
+                return fatal(
+                    PROG,
+                    EX_OSERR,
+                    format!("no login name found for user ID {}", nix::unistd::getuid()),
+                )
+            }
         },
     };
     let rcpts = match recipients(&o.recipients, allow_utf8) {
@@ -308,7 +363,10 @@ pub fn main(args: &[String]) -> i32 {
             0
         }
     };
-    let ret = o.ret.as_ref().filter(|r| r.eq_ignore_ascii_case("hdrs") || r.eq_ignore_ascii_case("full"));
+    let ret = o
+        .ret
+        .as_ref()
+        .filter(|r| r.eq_ignore_ascii_case("hdrs") || r.eq_ignore_ascii_case("full"));
     if o.ret.is_some() && ret.is_none() {
         warn(PROG, "bad -R option value -- ignored");
     }
@@ -319,7 +377,11 @@ pub fn main(args: &[String]) -> i32 {
     }
     for field in [&o.full_name, &o.envid].into_iter().flatten() {
         if field.contains(['\0', '\r', '\n']) {
-            return fatal(PROG, EX_USAGE, "control characters in a command-line argument");
+            return fatal(
+                PROG,
+                EX_USAGE,
+                "control characters in a command-line argument",
+            );
         }
     }
     let content = match read_message(o.dot_is_eof, cfg.size("message_size_limit")) {
@@ -327,7 +389,11 @@ pub fn main(args: &[String]) -> i32 {
         Err(code) => return code,
     };
     if o.extract && rcpts.is_empty() && !has_header_recipients(&content) {
-        return fatal(PROG, EX_USAGE, format!("{who}: No recipient addresses found in message header"));
+        return fatal(
+            PROG,
+            EX_USAGE,
+            format!("{who}: No recipient addresses found in message header"),
+        );
     }
     let mut attrs = vec![("rewrite_context".to_string(), "local".to_string())];
     if o.extract {
@@ -362,7 +428,11 @@ pub fn main(args: &[String]) -> i32 {
             daemon::master::trigger(&queue, "pickup", b"W");
             EX_OK
         }
-        Err(e) => fatal(PROG, EX_TEMPFAIL, format!("{who}: error writing queue file: {e}")),
+        Err(e) => fatal(
+            PROG,
+            EX_TEMPFAIL,
+            format!("{who}: error writing queue file: {e}"),
+        ),
     }
 }
 
@@ -412,7 +482,17 @@ mod tests {
     #[test]
     fn callers_flags_parse() {
         // cronie, Debian cron, PHP mail(), mailx, git send-email.
-        let o = parse(&v(&["-FCronDaemon", "-i", "-odi", "-oem", "-oi", "-t", "-f", "root"])).unwrap();
+        let o = parse(&v(&[
+            "-FCronDaemon",
+            "-i",
+            "-odi",
+            "-oem",
+            "-oi",
+            "-t",
+            "-f",
+            "root",
+        ]))
+        .unwrap();
         assert!(o.extract && !o.dot_is_eof);
         assert_eq!(o.full_name.as_deref(), Some("CronDaemon"));
         assert_eq!(o.sender.as_deref(), Some("root"));
@@ -429,15 +509,33 @@ mod tests {
         assert_eq!(parse(&v(&["-q"])).unwrap().mode, Mode::Flush);
         assert_eq!(parse(&v(&["-q30m"])).unwrap().mode, Mode::Flush);
         assert_eq!(parse(&v(&["-I"])).unwrap().mode, Mode::Newaliases);
-        let o = parse(&v(&["-N", "success,delay", "-R", "hdrs", "-V", "env1", "x"])).unwrap();
-        assert_eq!(notify_bits(o.notify.as_deref().unwrap()).unwrap(), notify::SUCCESS | notify::DELAY);
+        let o = parse(&v(&[
+            "-N",
+            "success,delay",
+            "-R",
+            "hdrs",
+            "-V",
+            "env1",
+            "x",
+        ]))
+        .unwrap();
+        assert_eq!(
+            notify_bits(o.notify.as_deref().unwrap()).unwrap(),
+            notify::SUCCESS | notify::DELAY
+        );
         assert!(notify_bits("never,success").is_err());
-        assert!(parse(&v(&["-m", "-n", "-U", "-v", "-h", "5", "-L", "x", "-Am", "-em", "-X", "/tmp/log", "u"])).is_ok());
+        assert!(parse(&v(&[
+            "-m", "-n", "-U", "-v", "-h", "5", "-L", "x", "-Am", "-em", "-X", "/tmp/log", "u"
+        ]))
+        .is_ok());
     }
 
     #[test]
     fn recipient_lists() {
-        assert_eq!(recipients(&v(&["a@x, Bob <b@y>"]), false).unwrap(), v(&["a@x", "b@y"]));
+        assert_eq!(
+            recipients(&v(&["a@x, Bob <b@y>"]), false).unwrap(),
+            v(&["a@x", "b@y"])
+        );
         assert!(recipients(&v(&["-oops@x"]), false).is_err());
         assert!(recipients(&v(&["a\r\n@x"]), false).is_err());
     }

@@ -37,7 +37,9 @@ pub fn collect(queue: &Queue) -> Vec<Entry> {
         let mut ids = queue.list(q).unwrap_or_default();
         ids.sort();
         for id in ids {
-            let Ok((qf, _)) = queue::read(&queue.file(q, &id)) else { continue };
+            let Ok((qf, _)) = queue::read(&queue.file(q, &id)) else {
+                continue;
+            };
             let d = &qf.decoded;
             let states = queue::replay(d);
             let recipients = d
@@ -88,7 +90,10 @@ pub fn print_sendmail_style(entries: &[Entry], out: &mut dyn Write) -> io::Resul
     if entries.is_empty() {
         return writeln!(out, "Mail queue is empty");
     }
-    writeln!(out, "----Queue ID----- --Size-- ---Arrival Time---- --Sender/Recipient------")?;
+    writeln!(
+        out,
+        "----Queue ID----- --Size-- ---Arrival Time---- --Sender/Recipient------"
+    )?;
     let mut total = 0u64;
     for e in entries {
         total += e.size;
@@ -147,12 +152,20 @@ fn json_str(s: &str) -> String {
 /// `postqueue -j`: one JSON object per line, Postfix's member names.
 pub fn print_json(entries: &[Entry], out: &mut dyn Write) -> io::Result<()> {
     for e in entries {
-        let arrival = e.arrival.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let arrival = e
+            .arrival
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
         let rcpts: Vec<String> = e
             .recipients
             .iter()
             .map(|(a, r)| match r {
-                Some(r) => format!("{{\"address\": {}, \"delay_reason\": {}}}", json_str(a), json_str(r)),
+                Some(r) => format!(
+                    "{{\"address\": {}, \"delay_reason\": {}}}",
+                    json_str(a),
+                    json_str(r)
+                ),
                 None => format!("{{\"address\": {}}}", json_str(a)),
             })
             .collect();
@@ -192,8 +205,14 @@ mod tests {
                 size: 272,
                 sender: "".into(),
                 recipients: vec![
-                    ("someone@example.com".into(), Some("connect to 127.0.0.1[127.0.0.1]:2599: Connection refused".into())),
-                    ("other@example.net".into(), Some("connect to 127.0.0.1[127.0.0.1]:2599: Connection refused".into())),
+                    (
+                        "someone@example.com".into(),
+                        Some("connect to 127.0.0.1[127.0.0.1]:2599: Connection refused".into()),
+                    ),
+                    (
+                        "other@example.net".into(),
+                        Some("connect to 127.0.0.1[127.0.0.1]:2599: Connection refused".into()),
+                    ),
                 ],
             },
         ];
@@ -201,12 +220,25 @@ mod tests {
         print_sendmail_style(&e, &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines[0], "----Queue ID----- --Size-- ---Arrival Time---- --Sender/Recipient------");
-        assert!(lines[1].starts_with("4jZSzr574mz1SS5M*      262 "), "{}", lines[1]);
+        assert_eq!(
+            lines[0],
+            "----Queue ID----- --Size-- ---Arrival Time---- --Sender/Recipient------"
+        );
+        assert!(
+            lines[1].starts_with("4jZSzr574mz1SS5M*      262 "),
+            "{}",
+            lines[1]
+        );
         assert!(lines[1].ends_with(" sender@ref.example"));
         assert_eq!(lines[2], format!("{:47}slowme@ref.example", ""));
-        assert!(lines[4].starts_with("4jZSzr4M0Xz1SRxv       272 ") && lines[4].ends_with(" MAILER-DAEMON"));
-        assert_eq!(lines[5], "                    (connect to 127.0.0.1[127.0.0.1]:2599: Connection refused)");
+        assert!(
+            lines[4].starts_with("4jZSzr4M0Xz1SRxv       272 ")
+                && lines[4].ends_with(" MAILER-DAEMON")
+        );
+        assert_eq!(
+            lines[5],
+            "                    (connect to 127.0.0.1[127.0.0.1]:2599: Connection refused)"
+        );
         assert_eq!(lines[6].trim(), "someone@example.com");
         assert_eq!(lines[7].trim(), "other@example.net");
         assert_eq!(lines[9], "-- 0 Kbytes in 2 Requests.");
