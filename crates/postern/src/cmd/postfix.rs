@@ -7,7 +7,6 @@
 //! set. `stop` waits until the daemon has exited.
 
 use std::io::Read;
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -165,8 +164,7 @@ fn start(queue: &Queue, config_dir: &std::path::Path) -> i32 {
         .arg(config_dir)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .process_group(0);
+        .stderr(Stdio::piped());
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => return fail(&format!("cannot start the master: {e}")),
