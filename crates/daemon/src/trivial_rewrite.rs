@@ -155,7 +155,7 @@ impl Rewriter {
             let lit = lit.strip_prefix("ipv6:").unwrap_or(lit);
             return self.my_addresses.iter().any(|a| a == lit);
         }
-        self.mydestination.iter().any(|m| *m == d)
+        self.mydestination.contains(&d)
     }
 
     fn is_relay_domain(&self, domain: &str) -> bool {

@@ -41,8 +41,7 @@ pub fn getopt(args: &[String], spec: &str) -> Result<(Vec<Opt>, Vec<String>), Ge
         if !a.starts_with('-') || a == "-" {
             break;
         }
-        let mut chars = a[1..].char_indices();
-        while let Some((pos, c)) = chars.next() {
+        for (pos, c) in a[1..].char_indices() {
             match takes_arg(c) {
                 None => return Err(GetoptError::Unknown(c)),
                 Some(false) => opts.push(Opt::Flag(c)),

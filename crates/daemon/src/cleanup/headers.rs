@@ -203,7 +203,7 @@ pub fn build(
             "to" | "cc" => saw_to = true,
             _ => {}
         }
-        if c.drop_headers.iter().any(|d| *d == lname) {
+        if c.drop_headers.contains(&lname) {
             continue;
         }
         let raw: Vec<u8> = if local

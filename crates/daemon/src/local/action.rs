@@ -388,6 +388,12 @@ pub fn decode_done(frame: &[u8]) -> Result<Done, FrameError> {
     Ok(d)
 }
 
+/// Decode arbitrary bytes as an agent request and reply; for the `agent_frame` fuzz target.
+pub fn fuzz_frame(data: &[u8]) {
+    let _ = decode_request(data);
+    let _ = decode_done(data);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -468,10 +474,4 @@ mod tests {
             assert_eq!(decode_done(&encode_done(&d)).unwrap(), d);
         }
     }
-}
-
-/// Decode arbitrary bytes as an agent request and reply; for the `agent_frame` fuzz target.
-pub fn fuzz_frame(data: &[u8]) {
-    let _ = decode_request(data);
-    let _ = decode_done(data);
 }

@@ -150,6 +150,7 @@ fn write_dsn(e: &io::Error) -> &'static str {
     }
 }
 
+#[allow(clippy::too_many_arguments)] // the fields of Action::Mbox, one by one
 pub fn deliver(
     path: &Path,
     locking: &Locking,

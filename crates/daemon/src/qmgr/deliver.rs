@@ -54,6 +54,7 @@ struct Timing {
 }
 
 impl Timing {
+    #[allow(clippy::too_many_arguments)] // the fields of a delivery log line
     fn event(
         &self,
         id: &str,

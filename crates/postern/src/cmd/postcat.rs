@@ -36,7 +36,7 @@ pub fn main(args: &[String]) -> i32 {
             )
         }
     };
-    let flag = |c| opts.iter().any(|o| *o == Opt::Flag(c));
+    let flag = |c| opts.contains(&Opt::Flag(c));
     let (mut e, mut h, mut b) = (flag('e'), flag('h'), flag('b'));
     if !e && !h && !b {
         (e, h, b) = (true, true, true);

@@ -199,7 +199,7 @@ pub fn master(args: &[String]) -> i32 {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let fg = opts.iter().any(|o| *o == Opt::Flag('f'));
+    let fg = opts.contains(&Opt::Flag('f'));
     if !fg {
         // Detach from the terminal session of `postfix start`.
         let _ = nix::unistd::setsid();

@@ -114,12 +114,8 @@ fn parse(args: &[String]) -> Result<Options, i32> {
             }
             Opt::Arg('f', v) | Opt::Arg('r', v) => o.sender = Some(v),
             Opt::Flag('i') => o.dot_is_eof = false,
-            Opt::Arg('o', v) => {
-                if v == "i" {
-                    o.dot_is_eof = false;
-                }
-                // -oA, -od*, -oe*, -om, -o7, -o8 and the rest are ignored, as in Postfix.
-            }
+            Opt::Arg('o', v) if v == "i" => o.dot_is_eof = false,
+            // -oA, -od*, -oe*, -om, -o7, -o8 and the other -o options are ignored, as in Postfix.
             Opt::Flag('t') => o.extract = true,
             _ => {} // accepted and ignored for compatibility
         }
