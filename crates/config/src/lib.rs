@@ -42,13 +42,19 @@ pub use value::split_list;
 /// The configuration directory: `-c DIR` when given, else `$MAIL_CONFIG`
 /// when set and non-empty, else `/etc/postfix`.
 pub fn config_directory(cli: Option<&Path>) -> PathBuf {
-    if let Some(dir) = cli {
-        return dir.to_path_buf();
-    }
-    match std::env::var_os("MAIL_CONFIG") {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+    let dir = match (cli, std::env::var_os("MAIL_CONFIG")) {
+        (Some(dir), _) => dir.to_path_buf(),
+        (None, Some(dir)) if !dir.is_empty() => PathBuf::from(dir),
         _ => PathBuf::from("/etc/postfix"),
+    };
+    // A relative directory (`postfix -c quickstart`) is taken from the current directory, once,
+    // so that paths derived from it stay valid whatever directory a process moves to later.
+    if dir.is_relative() {
+        if let Ok(cwd) = std::env::current_dir() {
+            return cwd.join(dir);
+        }
     }
+    dir
 }
 
 /// Parses `data` as `main.cf` and as `master.cf`, expands every parameter,

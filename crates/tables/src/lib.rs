@@ -88,6 +88,26 @@ pub fn split_spec(spec: &str) -> Result<(&str, &str), TableError> {
     }
 }
 
+/// Make the file name of a file-based table absolute, relative to `base` (the configuration
+/// directory): `hash:aliases` → `hash:/etc/postfix/aliases`. Other specs are returned as they
+/// are. Postern resolves relative paths in `main.cf` against the configuration directory.
+pub fn absolute_spec(spec: &str, base: &Path) -> String {
+    const FILE_TYPES: &[&str] = &[
+        "hash", "btree", "lmdb", "cdb", "dbm", "texthash", "regexp", "pcre",
+    ];
+    if let Some(inner) = spec.strip_prefix("proxy:") {
+        return format!("proxy:{}", absolute_spec(inner, base));
+    }
+    match split_spec(spec) {
+        Ok((kind, name))
+            if FILE_TYPES.contains(&kind) && !name.is_empty() && !name.starts_with('/') =>
+        {
+            format!("{kind}:{}", base.join(name).display())
+        }
+        _ => spec.to_string(),
+    }
+}
+
 pub(crate) fn open_inner(
     shown: &str,
     spec: &str,
@@ -222,6 +242,22 @@ pub fn fuzz_indexed(data: &[u8]) {
             let _ = file.get(key);
         }
         let _ = file.get("\u{10ffff}not a key");
+    }
+}
+
+#[cfg(test)]
+mod absolute_tests {
+    use super::absolute_spec;
+    use std::path::Path;
+
+    #[test]
+    fn relative_file_tables_resolve_against_the_config_directory() {
+        let b = Path::new("/etc/postfix");
+        assert_eq!(absolute_spec("hash:aliases", b), "hash:/etc/postfix/aliases");
+        assert_eq!(absolute_spec("hash:/etc/aliases", b), "hash:/etc/aliases");
+        assert_eq!(absolute_spec("proxy:hash:x", b), "proxy:hash:/etc/postfix/x");
+        assert_eq!(absolute_spec("inline:{a=b}", b), "inline:{a=b}");
+        assert_eq!(absolute_spec("unix:passwd.byname", b), "unix:passwd.byname");
     }
 }
 

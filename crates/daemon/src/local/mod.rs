@@ -94,6 +94,7 @@ impl Settings {
                 }
                 !nis
             })
+            .map(|spec| tables::absolute_spec(&spec, cfg.config_directory()))
             .collect();
         let flags = tables::OpenFlags { no_regsub: true };
         let (aliases, aliases_error) = match TableList::open_with(&specs, flags) {

@@ -460,7 +460,11 @@ pub fn newaliases(args: &[String]) -> i32 {
         Err(_) => return EX_CONFIG,
     };
     let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
-    let dbs = cfg.list("alias_database");
+    let dbs: Vec<String> = cfg
+        .list("alias_database")
+        .iter()
+        .map(|spec| tables::absolute_spec(spec, cfg.config_directory()))
+        .collect();
     if dbs.is_empty() {
         warn("newaliases", "alias_database is empty: nothing to do");
     }
