@@ -47,6 +47,14 @@ pub(crate) const POSTERN_DEFAULTS: &[(&str, &str)] = &[
     // Postern-specific: nameservers (`ip` or `ip:port`) for the resolver;
     // empty means the system's resolver configuration.
     ("postern_dns_nameservers", ""),
+    // smtpd: Postfix 3.9's defaults against SMTP smuggling and unauthorized pipelining, and
+    // a definite refusal for relaying (issue 3: "554 5.7.1 Relay access denied").
+    ("smtpd_forbid_bare_newline", "normalize"),
+    ("smtpd_forbid_unauth_pipelining", "yes"),
+    (
+        "smtpd_relay_restrictions",
+        "permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination",
+    ),
 ];
 
 /// Parameters whose defaults are computed for each load (`main_cf.rs`), not
@@ -388,11 +396,68 @@ pub(crate) static SPECS: &[Spec] = &[
     // SMTP server and IPC.
     i("smtpd_recipient_limit", 1),
     t("smtpd_timeout", b's', 1, NO_MAX),
+    s("smtpd_banner"),
+    i("smtpd_soft_error_limit", 0),
+    i("smtpd_hard_error_limit", 1),
+    i("smtpd_junk_command_limit", 1),
+    t("smtpd_error_sleep_time", b's', 0, NO_MAX),
+    i("smtpd_client_connection_count_limit", 0),
+    i("smtpd_recipient_overshoot_limit", 0),
+    b("smtpd_helo_required"),
+    b("disable_vrfy_command"),
+    b("smtpd_delay_reject"),
+    b("smtpd_reject_unlisted_recipient"),
+    b("smtpd_peername_lookup"),
+    b("smtpd_forbid_unauth_pipelining"),
+    b("smtpd_tls_received_header"),
+    b("strict_rfc821_envelopes"),
+    sc("smtpd_forbid_bare_newline", check_bare_newline),
+    l("smtpd_forbid_bare_newline_exclusions"),
+    i("smtpd_forbid_bare_newline_reject_code", 400),
+    l("smtpd_discard_ehlo_keywords"),
+    l("local_header_rewrite_clients"),
+    l("smtpd_client_restrictions"),
+    l("smtpd_helo_restrictions"),
+    l("smtpd_sender_restrictions"),
+    l("smtpd_relay_restrictions"),
+    l("smtpd_recipient_restrictions"),
+    l("smtpd_data_restrictions"),
+    l("smtpd_end_of_data_restrictions"),
+    sc("smtpd_tls_security_level", check_tls_level),
+    s("smtpd_tls_cert_file"),
+    s("smtpd_tls_key_file"),
+    i("access_map_reject_code", 400),
+    i("access_map_defer_code", 400),
+    i("relay_domains_reject_code", 400),
+    i("unknown_local_recipient_reject_code", 400),
+    i("non_fqdn_reject_code", 400),
+    i("invalid_hostname_reject_code", 400),
+    i("unknown_address_reject_code", 400),
+    i("reject_code", 400),
+    i("defer_code", 400),
     t("in_flow_delay", b's', 0, 10),
     t("max_idle", b's', 1, NO_MAX),
     t("ipc_timeout", b's', 1, NO_MAX),
     sc("default_database_type", check_non_empty),
 ];
+
+fn check_bare_newline(name: &str, value: &str) -> Result<(), String> {
+    match value {
+        "normalize" | "reject" | "no" | "yes" => Ok(()),
+        _ => Err(format!(
+            "bad value for {name}: \"{value}\" (expected normalize, reject or no)"
+        )),
+    }
+}
+
+fn check_tls_level(name: &str, value: &str) -> Result<(), String> {
+    match value {
+        "" | "none" | "may" | "encrypt" => Ok(()),
+        _ => Err(format!(
+            "invalid {name} value: \"{value}\" (expected none, may or encrypt)"
+        )),
+    }
+}
 
 /// Static defaults: the data file with Postern's values laid over it.
 static DEFAULTS: LazyLock<BTreeMap<&'static str, &'static str>> = LazyLock::new(|| {

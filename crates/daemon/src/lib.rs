@@ -16,4 +16,5 @@ pub mod pickup;
 pub mod privsep;
 pub mod qmgr;
 pub mod runtime;
+pub mod smtpd;
 pub mod trivial_rewrite;

@@ -190,6 +190,8 @@ pub fn run(cfg: MainCf, foreground: bool) -> Result<i32, MasterError> {
         .setup(owners)
         .map_err(|e| MasterError::Setup(e.to_string()))?;
     let _lock = take_lock(&queue.pid_file())?;
+    // Listening sockets are opened while still privileged (port 25).
+    let bound = crate::smtpd::bind(&cfg).map_err(MasterError::Setup)?;
     if let Some(o) = owners {
         // The log file must stay writable after the drop.
         if let Ok(Target::File(p)) = log_target(&cfg, foreground) {
@@ -224,13 +226,14 @@ pub fn run(cfg: MainCf, foreground: bool) -> Result<i32, MasterError> {
         .map_err(|e| MasterError::Setup(format!("runtime: {e}")))?;
     let config_dir = cfg.config_directory().to_path_buf();
     let runtime = Arc::new(Runtime::new(cfg, exec, root));
-    rt.block_on(serve(runtime, config_dir, foreground))
+    rt.block_on(serve(runtime, config_dir, foreground, bound))
 }
 
 async fn serve(
     rt: Arc<Runtime>,
     config_dir: PathBuf,
     foreground: bool,
+    bound: Vec<crate::smtpd::Bound>,
 ) -> Result<i32, MasterError> {
     info!(
         "master",
@@ -259,6 +262,7 @@ async fn serve(
         tx.clone(),
         shutdown.clone(),
     ));
+    tracker.spawn(crate::smtpd::run(rt.clone(), bound, shutdown.clone()));
     tracker.close();
 
     use tokio::signal::unix::{signal, SignalKind};

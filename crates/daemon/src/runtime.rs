@@ -9,7 +9,7 @@ use queue::{DirSync, Queue, QueueName};
 
 use crate::cleanup::Cleanup;
 use crate::local::exec::Exec;
-use crate::{bounce, local, qmgr};
+use crate::{bounce, local, qmgr, smtpd};
 
 /// Everything derived from main.cf.
 #[derive(Debug)]
@@ -20,6 +20,8 @@ pub struct Settings {
     pub qmgr: qmgr::Settings,
     pub bounce: bounce::Settings,
     pub qmgr_soft_bounce: bool,
+    /// smtpd services of master.cf, by service name.
+    pub smtpd: std::collections::HashMap<String, Arc<smtpd::Settings>>,
 }
 
 impl Settings {
@@ -35,6 +37,7 @@ impl Settings {
             qmgr: qmgr::Settings::new(&cfg),
             bounce: bounce::Settings::new(&cfg),
             qmgr_soft_bounce: cfg.bool("soft_bounce"),
+            smtpd: smtpd::settings_for(&cfg),
             cfg,
         }
     }

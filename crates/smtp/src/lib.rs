@@ -14,8 +14,12 @@
 //! left in the body, as Postfix's cleanup does).
 
 pub mod address;
+pub mod command;
+pub mod data;
 pub mod header;
+pub mod reply;
 mod tok822;
+pub mod xtext;
 
 /// Fuzz entry point for the address layer (for a `cargo fuzz` target). Runs every address
 /// function on `data` and checks their invariants; panics only if one is broken, which is a bug.
@@ -90,6 +94,77 @@ pub fn fuzz_header(data: &[u8]) {
     // Addresses in header values must survive the list parser too.
     for field in &parsed.headers {
         let _ = address::parse_address_list(&field.value());
+    }
+}
+
+/// Fuzz entry point for the SMTP command parser (for a `cargo fuzz` target). Parses `data`
+/// under several option sets and checks what comes back; panics only on a bug.
+pub fn fuzz_command(data: &[u8]) {
+    let clean = |s: &str| s.len() <= data.len() && !s.contains(['\0', '\r', '\n']);
+    for (smtputf8, transaction_utf8, max_line) in [
+        (false, false, 0),
+        (true, false, 0),
+        (true, true, 0),
+        (true, true, 64),
+    ] {
+        let opts = command::ParseOptions {
+            smtputf8,
+            transaction_utf8,
+            max_line,
+        };
+        match command::parse(data, &opts) {
+            Ok(cmd) => {
+                assert_eq!(command::verb(data), Some(cmd.verb()), "verb disagrees");
+                match &cmd {
+                    command::Command::Mail { from, params } => {
+                        assert!(clean(from));
+                        assert_eq!(
+                            address::parse_envelope(from, true).as_deref(),
+                            Ok(from.as_str())
+                        );
+                        assert!(from.is_ascii() || (smtputf8 && params.smtputf8));
+                        if let Some(e) = &params.envid {
+                            assert!(!e.is_empty() && e.len() <= command::MAX_ENVID_LEN);
+                            assert!(e.bytes().all(|b| (0x20..=0x7e).contains(&b)));
+                        }
+                        assert!(params.auth.as_deref().is_none_or(clean));
+                        assert_ne!(params.body, Some(command::Body::BinaryMime));
+                    }
+                    command::Command::Rcpt { to, params } => {
+                        assert!(clean(to) && !to.is_empty());
+                        assert!(to.is_ascii() || (smtputf8 && transaction_utf8));
+                        if let Some(n) = params.notify {
+                            assert!(
+                                n == command::notify::NEVER || (n != 0 && n & 1 == 0 && n < 16)
+                            );
+                        }
+                        if let Some(o) = &params.orcpt {
+                            assert!(o.len() <= command::MAX_ORCPT_LEN && o.contains(';'));
+                            assert!(o.bytes().all(|b| (0x20..=0x7e).contains(&b)));
+                        }
+                    }
+                    command::Command::Helo(s)
+                    | command::Command::Ehlo(s)
+                    | command::Command::Vrfy(s)
+                    | command::Command::Expn(s)
+                    | command::Command::Etrn(s)
+                    | command::Command::Auth(s)
+                    | command::Command::Help(Some(s)) => assert!(clean(s)),
+                    command::Command::Bdat { size, .. } => {
+                        assert!(*size <= command::MAX_BDAT_SIZE)
+                    }
+                    _ => {}
+                }
+            }
+            Err(e) => {
+                let reply = e.reply();
+                let wire = reply.to_wire(true);
+                assert!(wire.ends_with(b"\r\n"));
+                assert_eq!(wire.iter().filter(|&&b| b == b'\n').count(), 1);
+                assert!(wire.len() <= data.len() + 80, "reply larger than its input");
+                assert!(reply.is_permanent() || e.closes_session());
+            }
+        }
     }
 }
 

@@ -253,9 +253,15 @@ mod absolute_tests {
     #[test]
     fn relative_file_tables_resolve_against_the_config_directory() {
         let b = Path::new("/etc/postfix");
-        assert_eq!(absolute_spec("hash:aliases", b), "hash:/etc/postfix/aliases");
+        assert_eq!(
+            absolute_spec("hash:aliases", b),
+            "hash:/etc/postfix/aliases"
+        );
         assert_eq!(absolute_spec("hash:/etc/aliases", b), "hash:/etc/aliases");
-        assert_eq!(absolute_spec("proxy:hash:x", b), "proxy:hash:/etc/postfix/x");
+        assert_eq!(
+            absolute_spec("proxy:hash:x", b),
+            "proxy:hash:/etc/postfix/x"
+        );
         assert_eq!(absolute_spec("inline:{a=b}", b), "inline:{a=b}");
         assert_eq!(absolute_spec("unix:passwd.byname", b), "unix:passwd.byname");
     }

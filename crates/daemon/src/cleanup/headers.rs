@@ -148,7 +148,14 @@ pub fn build(
     if let Some(rest) = body.strip_prefix(b"\n") {
         body = rest;
     }
-    let local = matches!(sub.origin, Origin::Local { .. });
+    let local = match &sub.origin {
+        Origin::Local { .. } => true,
+        Origin::Smtp(o) => o.rewrite_headers,
+        Origin::Bounce | Origin::Forward => false,
+    };
+    // Missing headers are added for local submissions and for clients that
+    // local_header_rewrite_clients covers; internally generated mail carries its own.
+    let add_missing = local || matches!(sub.origin, Origin::Bounce | Origin::Forward);
     let date = mail_date(now);
 
     let mut out = Vec::with_capacity(content.len() + 512);
@@ -167,6 +174,27 @@ pub fn build(
             )
             .as_bytes(),
         ),
+        Origin::Smtp(o) => {
+            let helo = o.helo.as_deref().unwrap_or(&o.client_name);
+            let mut r = format!(
+                "Received: from {helo} ({} [{}])\n",
+                o.client_name, o.client_addr
+            );
+            if let Some(tls) = &o.tls {
+                r.push_str(&format!(
+                    "\t(using {tls})\n\t(No client certificate requested)\n"
+                ));
+            }
+            r.push_str(&format!(
+                "\tby {} ({}) with {} id {id}",
+                c.myhostname, c.mail_name, o.protocol
+            ));
+            if let [only] = sub.recipients.as_slice() {
+                r.push_str(&format!("\n\tfor <{}>", only.address));
+            }
+            r.push_str(&format!("; {date}\n"));
+            out.extend_from_slice(r.as_bytes());
+        }
     }
 
     let has_resent = parsed
@@ -228,16 +256,16 @@ pub fn build(
         out.push(b'\n');
     }
 
-    if !saw_mid {
+    if !saw_mid && add_missing {
         // With long queue IDs, which carry the time already, Postfix uses the bare ID.
         let mid = format!("<{id}@{}>", c.myhostname);
         out.extend_from_slice(format!("Message-Id: {mid}\n").as_bytes());
         message_id = Some(mid);
     }
-    if !saw_date {
+    if !saw_date && add_missing {
         out.extend_from_slice(format!("Date: {date}\n").as_bytes());
     }
-    if !saw_from && !sender.is_empty() {
+    if !saw_from && add_missing {
         let line = match sub.full_name.as_deref().map(str::trim) {
             Some(name) if !name.is_empty() => {
                 if c.hfrom_format_standard {
@@ -246,11 +274,12 @@ pub fn build(
                     format!("From: {sender} ({name})\n")
                 }
             }
+            _ if sender.is_empty() => "From: MAILER-DAEMON\n".to_string(),
             _ => format!("From: {sender}\n"),
         };
         out.extend_from_slice(line.as_bytes());
     }
-    if !saw_to && !c.undisclosed_recipients_header.is_empty() {
+    if !saw_to && add_missing && !c.undisclosed_recipients_header.is_empty() {
         out.extend_from_slice(c.undisclosed_recipients_header.as_bytes());
         out.push(b'\n');
     }

@@ -37,6 +37,25 @@ pub enum Origin {
     Bounce,
     /// A copy re-submitted by local delivery (aliases, .forward).
     Forward,
+    /// smtpd.
+    Smtp(SmtpOrigin),
+}
+
+/// What smtpd tells cleanup about the client, for the `Received:` header and rewriting.
+#[derive(Clone, Debug, Default)]
+pub struct SmtpOrigin {
+    pub client_name: String,
+    pub client_addr: String,
+    pub helo: Option<String>,
+    /// `SMTP`, `ESMTP`, `ESMTPS`, ...
+    pub protocol: String,
+    /// TLS details for the Received header (`smtpd_tls_received_header = yes`).
+    pub tls: Option<String>,
+    /// The client matches `local_header_rewrite_clients`: rewrite header addresses and add
+    /// missing headers, as for local submissions.
+    pub rewrite_headers: bool,
+    /// Put the message on hold (an access table said HOLD).
+    pub hold: bool,
 }
 
 impl Origin {
@@ -45,6 +64,7 @@ impl Origin {
             Origin::Local { .. } => "sendmail",
             Origin::Bounce => "bounce",
             Origin::Forward => "forward",
+            Origin::Smtp(_) => "smtp",
         }
     }
 }
@@ -134,7 +154,12 @@ impl Cleanup {
         if self.message_size_limit > 0 && content.len() as u64 > self.message_size_limit {
             return Err(CleanupError::TooBig);
         }
-        let dir = self.queue.dir(QueueName::Incoming);
+        let hold = matches!(&sub.origin, Origin::Smtp(o) if o.hold);
+        let dir = self.queue.dir(if hold {
+            QueueName::Hold
+        } else {
+            QueueName::Incoming
+        });
         let mut file = match &sub.id {
             Some(id) => NewQueueFile::create_with_id(&dir, 0o600, id),
             None => NewQueueFile::create(&dir, 0o600),
@@ -183,7 +208,12 @@ impl Cleanup {
         };
         let bytes = queue::record::encode(&envelope, &built.content);
         file.write_all(&bytes).map_err(CleanupError::Write)?;
-        match file.commit(&self.incoming_sync) {
+        let committed = if hold {
+            file.commit(&DirSync::new(&dir))
+        } else {
+            file.commit(&self.incoming_sync)
+        };
+        match committed {
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                 return Err(CleanupError::AlreadyQueued(id))
