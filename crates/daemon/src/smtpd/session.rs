@@ -488,7 +488,7 @@ impl Session {
             return End::Done;
         }
         // A client that talks before the greeting breaks RFC 5321's synchronization.
-        if self.s.forbid_unauth_pipelining {
+        if self.s.forbid_unauth_pipelining && self.sink == Sink::Cleanup {
             if let Some(io) = self.io.as_mut() {
                 let mut probe = [0u8; 1024];
                 if let Ok(Ok(n)) =
@@ -568,7 +568,8 @@ impl Session {
         };
         // Commands that must end a pipelined group (RFC 2920 §3.1) must not be followed by
         // more input; without PIPELINING nothing may be sent ahead.
-        if self.s.forbid_unauth_pipelining && !self.pending().is_empty() {
+        // (Not for `sendmail -bs`: a local program piping a whole session is trusted.)
+        if self.s.forbid_unauth_pipelining && self.sink == Sink::Cleanup && !self.pending().is_empty() {
             let must_wait = matches!(
                 cmd,
                 Command::Ehlo(_)

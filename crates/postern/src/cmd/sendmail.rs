@@ -298,13 +298,7 @@ pub fn main(args: &[String]) -> i32 {
             a.push("start".to_string());
             return super::postfix::main(&a);
         }
-        Mode::Smtp => {
-            return fatal(
-                PROG,
-                EX_UNAVAILABLE,
-                "-bs (SMTP on standard input) is not available in this version of Postern",
-            )
-        }
+        Mode::Smtp => return smtp_on_stdin(o.config.as_deref()),
         Mode::Verify => {
             return fatal(
                 PROG,
@@ -443,6 +437,53 @@ fn drop_file(queue: &Queue, env: &Envelope, content: &[u8]) -> std::io::Result<S
     let id = f.id().to_string();
     f.commit(&DirSync::new(&dir))?;
     Ok(id)
+}
+
+/// `sendmail -bs`: an SMTP session on standard input and output, as the submitting user.
+/// Accepted messages go into maildrop/, like any local submission; relay restrictions do not
+/// apply (Postfix's stand-alone mode).
+fn smtp_on_stdin(config: Option<&std::path::Path>) -> i32 {
+    let cfg = match load_config(PROG, config) {
+        Ok(c) => c,
+        Err(_) => return EX_CONFIG,
+    };
+    crate::init_cli_logging(&cfg);
+    let queue = Queue::new(cfg.path("queue_directory"));
+    if !queue.dir(QueueName::Maildrop).is_dir() && !nix::unistd::geteuid().is_root() {
+        if let Err(e) = queue.setup(None) {
+            return fatal(PROG, EX_TEMPFAIL, format!("queue directory: {e}"));
+        }
+    }
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return fatal(PROG, EX_OSERR, e),
+    };
+    let settings = std::sync::Arc::new(daemon::smtpd::Settings::new(&cfg, "sendmail", None));
+    let runtime = std::sync::Arc::new(daemon::runtime::Runtime::new(
+        cfg,
+        std::sync::Arc::new(daemon::local::exec::InProcess),
+        false,
+    ));
+    let uid = nix::unistd::getuid().as_raw();
+    rt.block_on(async move {
+        let io: Box<dyn daemon::smtpd::session::Io> =
+            Box::new(tokio::io::join(tokio::io::stdin(), tokio::io::stdout()));
+        let client = daemon::smtpd::session::Client {
+            addr: None,
+            port: 0,
+            name: "localhost".to_string(),
+        };
+        daemon::smtpd::session::serve(
+            io,
+            client,
+            settings,
+            runtime,
+            daemon::smtpd::session::Start::Normal,
+            daemon::smtpd::session::Sink::Maildrop { uid },
+        )
+        .await;
+    });
+    EX_OK
 }
 
 /// newaliases(1): postalias on every entry of `alias_database`.
