@@ -94,6 +94,14 @@ pub struct Builder {
     bin: PathBuf,
     main_cf: Vec<String>,
     aliases: String,
+    master_cf: Vec<String>,
+    smtp_port: Option<u16>,
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().expect("local addr").port()
 }
 
 impl Builder {
@@ -105,6 +113,25 @@ impl Builder {
 
     pub fn aliases(mut self, text: &str) -> Builder {
         self.aliases = text.to_string();
+        self
+    }
+
+    /// Listen for SMTP on a free loopback port (`127.0.0.1:PORT inet n - n - - smtpd`), with
+    /// optional `-o name=value` overrides for that service.
+    pub fn smtpd(mut self, overrides: &[&str]) -> Builder {
+        let port = free_port();
+        self.smtp_port = Some(port);
+        let mut line = format!("127.0.0.1:{port} inet n - n - - smtpd");
+        for o in overrides {
+            line.push_str(&format!("\n  -o {o}"));
+        }
+        self.master_cf.push(line);
+        self
+    }
+
+    /// Any other master.cf line(s), as written.
+    pub fn master_cf(mut self, text: &str) -> Builder {
+        self.master_cf.push(text.to_string());
         self
     }
 
@@ -147,11 +174,17 @@ impl Builder {
         }
         fs::write(etc.join("main.cf"), cf).expect("write main.cf");
         fs::write(etc.join("aliases"), &self.aliases).expect("write aliases");
+        if !self.master_cf.is_empty() {
+            let mut m = self.master_cf.join("\n");
+            m.push('\n');
+            fs::write(etc.join("master.cf"), m).expect("write master.cf");
+        }
         let inst = Instance {
             bin: self.bin,
             root,
             _dir: dir,
             daemon: None,
+            smtp_port: self.smtp_port,
         };
         let out = inst.run("newaliases", &[], b"");
         assert!(
@@ -176,6 +209,7 @@ pub struct Instance {
     root: PathBuf,
     _dir: tempfile::TempDir,
     daemon: Option<Child>,
+    smtp_port: Option<u16>,
 }
 
 impl Instance {
@@ -185,7 +219,19 @@ impl Instance {
             bin: PathBuf::from(bin),
             main_cf: Vec::new(),
             aliases: "postmaster: root\n".into(),
+            master_cf: Vec::new(),
+            smtp_port: None,
         }
+    }
+
+    /// The SMTP port chosen by [`Builder::smtpd`].
+    pub fn smtp_port(&self) -> u16 {
+        self.smtp_port.expect("instance built with .smtpd()")
+    }
+
+    /// `127.0.0.1:PORT` of the SMTP listener.
+    pub fn smtp_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.smtp_port())
     }
 
     pub fn root(&self) -> &Path {
