@@ -625,8 +625,22 @@ impl Policy {
                     &with(text, "Access denied"),
                 )
             }
-            "DISCARD" => return Decision::Verdict(Verdict::Discard(text.to_string())),
-            "HOLD" => return Decision::Verdict(Verdict::Hold(text.to_string())),
+            "DISCARD" | "HOLD" => {
+                let why = if text.is_empty() {
+                    format!(
+                        "<{shown}>: {} triggers {} action",
+                        kind.what(),
+                        word.to_ascii_uppercase()
+                    )
+                } else {
+                    format!("<{shown}>: {} {text}", kind.what())
+                };
+                return Decision::Verdict(if word.eq_ignore_ascii_case("DISCARD") {
+                    Verdict::Discard(why)
+                } else {
+                    Verdict::Hold(why)
+                });
+            }
             "WARN" | "INFO" | "PREPEND" | "FILTER" | "REDIRECT" | "BCC" => return Decision::Dunno,
             _ => {}
         }
@@ -850,7 +864,7 @@ mod tests {
     fn access_table_results() {
         let p = policy(
             "smtpd_sender_restrictions = check_sender_access inline:{ spam.example=REJECT, \
-             ok.example=OK, slow.example=DEFER, custom.example=550 5.7.0 go away, \
+             ok.example=OK, slow.example=DEFER, { custom.example = 550 5.7.0 go away }, \
              drop.example=DISCARD }\n",
         );
         let mut r = rcpt("192.0.2.1", "bob@mail.example.com");
@@ -877,7 +891,7 @@ mod tests {
         r.sender = Some("a@drop.example");
         assert_eq!(
             p.check(Stage::Recipient, &r),
-            Verdict::Discard(String::new())
+            Verdict::Discard("<a@drop.example>: Sender address triggers DISCARD action".into())
         );
         // OK ends the sender list only: relaying is still judged.
         r.sender = Some("a@ok.example");

@@ -449,6 +449,22 @@ impl Session {
         );
     }
 
+    /// `NOQUEUE: discard: RCPT from ...: <why>; from=<..> to=<..> proto=.. helo=<..>`
+    fn log_action(&self, action: &str, why: &str, rcpt: &str) {
+        let from = self.tx.as_ref().map(|t| t.sender.as_str()).unwrap_or("");
+        let helo = self
+            .helo
+            .as_ref()
+            .map(|h| format!(" helo=<{h}>"))
+            .unwrap_or_default();
+        info!(
+            "smtpd",
+            "NOQUEUE: {action}: RCPT from {}: {why}; from=<{from}> to=<{rcpt}> proto={}{helo}",
+            self.client.label(),
+            self.proto()
+        );
+    }
+
     fn proto(&self) -> &'static str {
         if self.esmtp {
             "ESMTP"
@@ -569,7 +585,10 @@ impl Session {
         // Commands that must end a pipelined group (RFC 2920 §3.1) must not be followed by
         // more input; without PIPELINING nothing may be sent ahead.
         // (Not for `sendmail -bs`: a local program piping a whole session is trusted.)
-        if self.s.forbid_unauth_pipelining && self.sink == Sink::Cleanup && !self.pending().is_empty() {
+        if self.s.forbid_unauth_pipelining
+            && self.sink == Sink::Cleanup
+            && !self.pending().is_empty()
+        {
             let must_wait = matches!(
                 cmd,
                 Command::Ehlo(_)
@@ -780,11 +799,13 @@ impl Session {
                     return false;
                 }
                 Verdict::Discard(why) => {
+                    self.log_action("discard", &why, &to);
                     if let Some(tx) = self.tx.as_mut() {
                         tx.discard = Some(why);
                     }
                 }
                 Verdict::Hold(why) => {
+                    self.log_action("hold", &why, &to);
                     if let Some(tx) = self.tx.as_mut() {
                         tx.hold = Some(why);
                     }
@@ -1107,15 +1128,17 @@ impl Session {
                 .is_none_or(|ip| self.s.rewrites_headers_for(ip)),
             hold: tx.hold.is_some(),
         };
-        if let Some(why) = &tx.discard {
-            // Accepted and thrown away, as the access policy said.
-            let id = "NOQUEUE";
-            info!(
-                "smtpd",
-                "{id}: discard: END-OF-MESSAGE from {}: {why}",
-                self.client.label()
-            );
-            self.reply_text(250, "2.0.0", "Ok: queued as NOQUEUE");
+        if tx.discard.is_some() {
+            // Accepted and thrown away, as the access policy said (logged at RCPT). The
+            // client sees an ordinary queue ID, as with Postfix.
+            let now = SystemTime::now();
+            let salt = now
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map(|d| u64::from(d.subsec_nanos()))
+                .unwrap_or(0);
+            let id = queue::id::make(now, u64::from(std::process::id()) << 20 ^ salt);
+            info!("smtpd", "{id}: client={}", self.client.label());
+            self.reply_text(250, "2.0.0", format!("Ok: queued as {id}"));
             return true;
         }
         match self.sink {
@@ -1143,13 +1166,6 @@ impl Session {
                         info!("smtpd", "{}: client={client}", done.id);
                         if tx.hold.is_none() {
                             self.rt.incoming(&done.id);
-                        } else {
-                            info!(
-                                "cleanup",
-                                "{}: hold: END-OF-MESSAGE from {client}; from=<{}>",
-                                done.id,
-                                tx.sender
-                            );
                         }
                         self.errors = 0;
                         self.reply_text(250, "2.0.0", format!("Ok: queued as {}", done.id));

@@ -454,7 +454,10 @@ fn smtp_on_stdin(config: Option<&std::path::Path>) -> i32 {
             return fatal(PROG, EX_TEMPFAIL, format!("queue directory: {e}"));
         }
     }
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => return fatal(PROG, EX_OSERR, e),
     };
