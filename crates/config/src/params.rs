@@ -55,6 +55,9 @@ pub(crate) const POSTERN_DEFAULTS: &[(&str, &str)] = &[
         "smtpd_relay_restrictions",
         "permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination",
     ),
+    // TLS details in the log and the Received header by default (issue 3).
+    ("smtpd_tls_loglevel", "1"),
+    ("smtpd_tls_received_header", "yes"),
 ];
 
 /// Parameters whose defaults are computed for each load (`main_cf.rs`), not
@@ -410,6 +413,7 @@ pub(crate) static SPECS: &[Spec] = &[
     b("smtpd_peername_lookup"),
     b("smtpd_forbid_unauth_pipelining"),
     b("smtpd_tls_received_header"),
+    i("smtpd_tls_loglevel", 0),
     b("strict_rfc821_envelopes"),
     sc("smtpd_forbid_bare_newline", check_bare_newline),
     l("smtpd_forbid_bare_newline_exclusions"),

@@ -16,7 +16,7 @@ pub struct Built {
     pub message_id: Option<String>,
 }
 
-/// CRLF → LF throughout and a newline at the end of a non-empty message
+/// CRLF → LF throughout, a stray CR replaced by a space, and a newline at the end of a non-empty message
 /// (`sendmail_fix_line_endings = always`).
 pub fn normalize_line_ends(input: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(input.len() + 1);
@@ -27,7 +27,9 @@ pub fn normalize_line_ends(input: &[u8]) -> Vec<u8> {
                 out.extend_from_slice(&input[i..i + p]);
                 let at = i + p;
                 if input.get(at + 1) != Some(&b'\n') {
-                    out.push(b'\r');
+                    // A stray CR becomes a space (cleanup_replace_stray_cr_lf), so that no
+                    // bare CR can reach another server's DATA reader (outbound smuggling).
+                    out.push(b' ');
                 }
                 i = at + 1;
             }
@@ -299,7 +301,7 @@ mod tests {
     #[test]
     fn line_ends() {
         assert_eq!(normalize_line_ends(b"a\r\nb\r\n"), b"a\nb\n");
-        assert_eq!(normalize_line_ends(b"a\rb"), b"a\rb\n");
+        assert_eq!(normalize_line_ends(b"a\rb"), b"a b\n");
         assert_eq!(normalize_line_ends(b""), b"");
         assert_eq!(normalize_line_ends(b"x"), b"x\n");
     }
