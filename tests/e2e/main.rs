@@ -3,6 +3,8 @@
 //! delivered with independent readers. One test binary keeps link time sane on two cores.
 
 mod common;
+mod smtp_talk;
+mod smtp_wire;
 
 mod aliases;
 mod bounce_unknown_user;
@@ -25,3 +27,11 @@ mod queue_listing;
 mod sendmail_callers;
 mod sendmail_errors;
 mod single_user_mode;
+mod smtp_failsafe;
+mod smtp_limits;
+mod smtp_listeners;
+mod smtp_relay_control;
+mod smtp_restrictions;
+mod smtp_session;
+mod smtp_smuggling;
+mod smtp_tls;

@@ -344,6 +344,7 @@ pub(crate) static SPECS: &[Spec] = &[
     b("owner_request_special"),
     b("allow_percent_hack"),
     b("swap_bangpath"),
+    b("resolve_dequoted_address"),
     b("append_at_myorigin"),
     b("append_dot_mydomain"),
     s("empty_address_recipient"),

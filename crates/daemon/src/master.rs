@@ -1,11 +1,12 @@
 //! master: start-up, the pid lock, privileges, and the life of the daemon process.
 //!
 //! [`run`] is `postern master` (what `postfix start` launches and `postfix start-fg` runs in
-//! the foreground). In order: create the queue tree with its owners and modes, take the
-//! exclusive lock on `pid/master.pid` (a second daemon on the same queue sees it and refuses),
-//! drop privileges when started as root (see `privsep`), start the async runtime, put
-//! `active/` back into `incoming/`, and run pickup, qmgr and the FIFO listeners until SIGTERM
-//! or SIGINT. SIGHUP reloads main.cf (a bad main.cf keeps the old settings and logs why).
+//! the foreground). In order: create the queue tree with its owners and modes, bind the
+//! smtpd listeners of master.cf, take the exclusive lock on `pid/master.pid` (a second daemon
+//! on the same queue sees it and refuses), drop privileges when started as root (see
+//! `privsep`), start the async runtime, put `active/` back into `incoming/`, and run pickup,
+//! qmgr and the FIFO listeners until SIGTERM or SIGINT. SIGHUP reloads main.cf (a bad main.cf
+//! keeps the old settings and logs why).
 //!
 //! [`status`] and [`stop`] read the same lock, so a stale pid file left by a crash is never
 //! mistaken for a running daemon.
@@ -189,9 +190,11 @@ pub fn run(cfg: MainCf, foreground: bool) -> Result<i32, MasterError> {
     queue
         .setup(owners)
         .map_err(|e| MasterError::Setup(e.to_string()))?;
-    let _lock = take_lock(&queue.pid_file())?;
-    // Listening sockets are opened while still privileged (port 25).
+    // Listening sockets are opened while still privileged (port 25), and before the pid lock
+    // is taken: `postfix start` reports success as soon as it sees the lock, so a port that
+    // cannot be bound must stop the start before that.
     let bound = crate::smtpd::bind(&cfg).map_err(MasterError::Setup)?;
+    let _lock = take_lock(&queue.pid_file())?;
     if let Some(o) = owners {
         // The log file must stay writable after the drop.
         if let Ok(Target::File(p)) = log_target(&cfg, foreground) {

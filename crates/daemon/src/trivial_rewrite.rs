@@ -8,9 +8,11 @@
 //! `resolve` assigns an address class (ADDRESS_CLASS_README): `local` for `$mydestination`
 //! and our own `[address]` literals, `relay` for `$relay_domains`, `default` for the rest, and the
 //! transport and next hop that go with it (`local_transport`, `relay_transport`,
-//! `default_transport`, `relayhost`). The percent hack (`user%domain@ourdomain`) is applied
-//! when `allow_percent_hack` is on. Pure functions over a snapshot of the configuration;
-//! nothing here fails.
+//! `default_transport`, `relayhost`). Routing left in the local part of a local address is
+//! followed as Postfix's resolver does: the percent hack (`user%domain@ourdomain`, with
+//! `allow_percent_hack`), bang paths (`site!user@ourdomain`, with `swap_bangpath`) and quoted
+//! local parts that hide either or an `@` (`resolve_dequoted_address`). Pure functions over
+//! a snapshot of the configuration; nothing here fails.
 
 use config::MainCf;
 use smtp::address;
@@ -51,6 +53,7 @@ pub struct Rewriter {
     relay_domains: Vec<String>,
     swap_bangpath: bool,
     allow_percent_hack: bool,
+    resolve_dequoted: bool,
     append_at_myorigin: bool,
     append_dot_mydomain: bool,
     local_transport: (String, String),
@@ -89,6 +92,7 @@ impl Rewriter {
             relay_domains: lower(cfg.list("relay_domains")),
             swap_bangpath: cfg.bool("swap_bangpath"),
             allow_percent_hack: cfg.bool("allow_percent_hack"),
+            resolve_dequoted: cfg.bool("resolve_dequoted_address"),
             append_at_myorigin: cfg.bool("append_at_myorigin"),
             append_dot_mydomain: cfg.bool("append_dot_mydomain"),
             local_transport: split_transport(&cfg.str("local_transport"), &myhostname),
@@ -167,6 +171,44 @@ impl Rewriter {
         })
     }
 
+    /// The routing left in the local part once our own domain is stripped, as Postfix's
+    /// resolver finds it: `user%site` (`allow_percent_hack`), `site!user` (`swap_bangpath`),
+    /// and a quoted local part hiding an `@` or either of those (`resolve_dequoted_address`).
+    /// Without this, `"user@remote"@ourdomain` would pass relay control as local mail.
+    fn local_route(&self, local: &str) -> Option<String> {
+        if self.allow_percent_hack {
+            if let Some((user, site)) = unquoted_rsplit_once(local, '%') {
+                return Some(format!("{user}@{site}"));
+            }
+        }
+        if self.swap_bangpath {
+            if let Some((site, user)) = unquoted_split_once(local, '!') {
+                if !site.is_empty() && !user.is_empty() {
+                    return Some(format!("{user}@{site}"));
+                }
+            }
+        }
+        if self.resolve_dequoted && local.starts_with('"') {
+            let inner = address::unquote_local(local);
+            if inner.contains('@') {
+                return Some(inner);
+            }
+            if self.allow_percent_hack {
+                if let Some((user, site)) = inner.rsplit_once('%') {
+                    return Some(format!("{user}@{site}"));
+                }
+            }
+            if self.swap_bangpath {
+                if let Some((site, user)) = inner.split_once('!') {
+                    if !site.is_empty() && !user.is_empty() {
+                        return Some(format!("{user}@{site}"));
+                    }
+                }
+            }
+        }
+        None
+    }
+
     /// Address class, transport and next hop for a canonical address.
     pub fn resolve(&self, addr: &str) -> Resolved {
         let mut addr = self.rewrite(addr);
@@ -174,11 +216,9 @@ impl Rewriter {
             let (local, domain) = address::split(&addr);
             let domain = domain.unwrap_or("").to_string();
             if self.is_local_domain(&domain) {
-                if self.allow_percent_hack {
-                    if let Some((user, site)) = unquoted_rsplit_once(local, '%') {
-                        addr = self.rewrite(&format!("{user}@{site}"));
-                        continue;
-                    }
+                if let Some(next) = self.local_route(local) {
+                    addr = self.rewrite(&next);
+                    continue;
                 }
                 return Resolved {
                     class: AddressClass::Local,
@@ -314,6 +354,35 @@ mod tests {
         let r = rw("allow_percent_hack = no\n");
         assert_eq!(
             r.resolve("user%far.org@example.com").class,
+            AddressClass::Local
+        );
+    }
+
+    #[test]
+    fn routing_hidden_in_a_local_part_is_followed() {
+        let r = rw("");
+        for (input, want) in [
+            ("far.org!user@example.com", "user@far.org"),
+            ("\"user@far.org\"@example.com", "user@far.org"),
+            ("\"user%far.org\"@example.com", "user@far.org"),
+            ("\"far.org!user\"@example.com", "user@far.org"),
+        ] {
+            let p = r.resolve(input);
+            assert_eq!(
+                (p.address.as_str(), p.class),
+                (want, AddressClass::Default),
+                "{input}"
+            );
+        }
+        let plain = r.resolve("\"john doe\"@example.com");
+        assert_eq!(plain.class, AddressClass::Local);
+        let r = rw("swap_bangpath = no\nresolve_dequoted_address = no\n");
+        assert_eq!(
+            r.resolve("far.org!user@example.com").class,
+            AddressClass::Local
+        );
+        assert_eq!(
+            r.resolve("\"user@far.org\"@example.com").class,
             AddressClass::Local
         );
     }

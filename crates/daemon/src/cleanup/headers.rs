@@ -206,7 +206,6 @@ pub fn build(
     let mut extracted = Vec::new();
     let (mut saw_date, mut saw_mid, mut saw_from, mut saw_to) = (false, false, false, false);
     let mut message_id = None;
-    let mut header_bytes = 0usize;
     for h in &parsed.headers {
         let lname = h.name.to_ascii_lowercase();
         if sub.extract_recipients {
@@ -250,10 +249,17 @@ pub fn build(
         } else {
             h.raw.clone()
         };
-        header_bytes += raw.len() + 1;
-        if c.header_size_limit > 0 && header_bytes > c.header_size_limit {
-            continue;
-        }
+        // As Postfix's cleanup: a header longer than header_size_limit loses the excess;
+        // the headers after it are kept.
+        let raw = if c.header_size_limit > 0 && raw.len() > c.header_size_limit {
+            let mut cut = raw[..c.header_size_limit].to_vec();
+            while cut.last().is_some_and(|b| b.is_ascii_whitespace()) {
+                cut.pop();
+            }
+            cut
+        } else {
+            raw
+        };
         out.extend_from_slice(&raw);
         out.push(b'\n');
     }

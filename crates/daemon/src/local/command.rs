@@ -12,7 +12,6 @@
 //! from an address.
 
 use std::io::{Read, Write};
-use std::os::fd::OwnedFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -117,40 +116,53 @@ pub fn deliver(
     message: &[u8],
 ) -> Done {
     let args = argv(command, shell);
-    let Some((prog, rest)) = args.split_first() else {
+    if args.is_empty() {
         return Done::bounce("5.3.0", "empty command");
-    };
+    }
     let (reader, writer) = match nix::unistd::pipe() {
         Ok(p) => p,
         Err(e) => return Done::defer("4.3.0", format!("cannot create pipe: {e}")),
     };
-    let writer2: OwnedFd = match writer.try_clone() {
-        Ok(w) => w,
-        Err(e) => return Done::defer("4.3.0", format!("cannot create pipe: {e}")),
-    };
-    let mut cmd = Command::new(prog);
-    cmd.args(rest)
-        .env_clear()
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .current_dir(cwd)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::from(writer))
-        .stderr(Stdio::from(writer2))
-        .process_group(0);
-    if size_limit > 0 {
-        // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
-        unsafe {
-            cmd.pre_exec(move || {
-                let lim = libc::rlimit {
-                    rlim_cur: size_limit,
-                    rlim_max: size_limit,
-                };
-                libc::setrlimit(libc::RLIMIT_FSIZE, &lim);
-                Ok(())
-            });
+    let spawn = |args: &[String]| -> std::io::Result<std::process::Child> {
+        let (prog, rest) = args.split_first().ok_or(std::io::ErrorKind::InvalidInput)?;
+        let mut cmd = Command::new(prog);
+        cmd.args(rest)
+            .env_clear()
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .current_dir(cwd)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::from(writer.try_clone()?))
+            .stderr(Stdio::from(writer.try_clone()?))
+            .process_group(0);
+        if size_limit > 0 {
+            // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
+            unsafe {
+                cmd.pre_exec(move || {
+                    let lim = libc::rlimit {
+                        rlim_cur: size_limit,
+                        rlim_max: size_limit,
+                    };
+                    libc::setrlimit(libc::RLIMIT_FSIZE, &lim);
+                    Ok(())
+                });
+            }
         }
-    }
-    let mut child = match cmd.spawn() {
+        cmd.spawn()
+    };
+    let spawned = match spawn(&args) {
+        // As Postfix's exec_command(): a program that is not found gets another chance
+        // under the shell, which knows its built-ins (`|exit 67`).
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound
+                && shell.trim().is_empty()
+                && !args[0].contains('/') =>
+        {
+            spawn(&["/bin/sh".into(), "-c".into(), command.to_string()])
+        }
+        other => other,
+    };
+    drop(writer); // our copy of the pipe's write end: the output reader sees EOF at exit
+    let mut child = match spawned {
         Ok(c) => c,
         Err(e) => {
             return Done::defer(
@@ -159,7 +171,6 @@ pub fn deliver(
             )
         }
     };
-    drop(cmd); // closes our copies of the pipe's write end
     let pid = child.id() as i32;
     RUNNING.lock().unwrap_or_else(|e| e.into_inner()).push(pid);
 

@@ -6,7 +6,8 @@
 //! `smtpd_recipient_restrictions`; then `smtpd_data_restrictions` at DATA and
 //! `smtpd_end_of_data_restrictions` after the content. Within a list the first restriction
 //! that decides wins; `permit` (and a permit_* that matches) ends only its own list — the
-//! request must still pass the others. A recipient that is local must then be known
+//! request must still pass the others. An access table's HOLD decides nothing: it is
+//! remembered and the evaluation goes on. A recipient that is local must then be known
 //! (`local_recipient_maps`, `smtpd_reject_unlisted_recipient`).
 //!
 //! A list that names an unknown restriction, or a table that cannot be opened, is a
@@ -334,30 +335,42 @@ impl Policy {
     /// Judge a request at `stage`. At the recipient stage this includes the check that a
     /// local recipient exists.
     pub fn check(&self, stage: Stage, req: &Request<'_>) -> Verdict {
+        let mut ctx = Ctx::default();
         for name in self.lists_for(stage) {
             let rules = match self.lists.get(name) {
                 Some(Ok(r)) => r,
                 Some(Err(e)) => return config_error(&format!("{name}: {e}")),
                 None => continue,
             };
-            match self.evaluate(rules, req) {
+            (ctx.name, ctx.class) = subject(name, req);
+            match self.evaluate(rules, req, &mut ctx) {
                 Verdict::Pass => continue,
                 other => return other,
             }
         }
         if stage == Stage::Recipient && self.reject_unlisted_recipient {
             if let Some(rcpt) = req.recipient {
-                return self.unlisted_recipient(rcpt);
+                if let refused @ Verdict::Refuse(_) = self.unlisted_recipient(rcpt) {
+                    return refused;
+                }
             }
         }
-        Verdict::Pass
+        match ctx.hold {
+            Some(why) => Verdict::Hold(why),
+            None => Verdict::Pass,
+        }
     }
 
-    fn evaluate(&self, rules: &[Rule], req: &Request<'_>) -> Verdict {
+    fn evaluate(&self, rules: &[Rule], req: &Request<'_>, ctx: &mut Ctx) -> Verdict {
         for rule in rules {
-            match self.apply(rule, req) {
+            match self.apply(rule, req, ctx) {
                 Decision::Dunno => continue,
                 Decision::Permit => return Verdict::Pass,
+                // HOLD does not end the evaluation (access(5)): the request must still pass
+                // every other restriction, relay control included.
+                Decision::Verdict(Verdict::Hold(why)) => {
+                    ctx.hold.get_or_insert(why);
+                }
                 Decision::Verdict(v) => return v,
             }
         }
@@ -369,12 +382,20 @@ impl Policy {
         resolved.class == AddressClass::Local || resolved.class == AddressClass::Relay
     }
 
-    fn apply(&self, rule: &Rule, req: &Request<'_>) -> Decision {
+    fn apply(&self, rule: &Rule, req: &Request<'_>, ctx: &mut Ctx) -> Decision {
         let c = &self.codes;
         match rule {
             Rule::Permit => Decision::Permit,
-            Rule::Reject => Decision::refuse(c.reject, "5.7.1", "Access denied"),
-            Rule::Defer => Decision::refuse(c.defer, "4.7.1", "Access denied"),
+            Rule::Reject => Decision::refuse(
+                c.reject,
+                "5.7.1",
+                &format!("<{}>: {} rejected: Access denied", ctx.name, ctx.class),
+            ),
+            Rule::Defer => Decision::refuse(
+                c.defer,
+                "4.3.2",
+                &format!("<{}>: {} rejected: Try again later", ctx.name, ctx.class),
+            ),
             Rule::PermitMynetworks => match req.client_addr {
                 Some(ip) if self.in_mynetworks(ip) => Decision::Permit,
                 _ => Decision::Dunno,
@@ -416,6 +437,14 @@ impl Policy {
                 _ => Decision::Dunno,
             },
             Rule::RejectNonFqdnHelo => match req.helo {
+                Some(h) if h.starts_with('[') => match invalid_helo(h) {
+                    Some(why) => Decision::refuse(
+                        c.invalid_hostname_reject,
+                        "5.5.2",
+                        &format!("<{h}>: Helo command rejected: {why}"),
+                    ),
+                    None => Decision::Dunno,
+                },
                 Some(h) if !fqdn_hostname(h) => Decision::refuse(
                     c.non_fqdn_reject,
                     "5.5.2",
@@ -423,11 +452,11 @@ impl Policy {
                 ),
                 _ => Decision::Dunno,
             },
-            Rule::RejectInvalidHelo => match req.helo {
-                Some(h) if !valid_hostname_or_literal(h) => Decision::refuse(
+            Rule::RejectInvalidHelo => match req.helo.map(|h| (h, invalid_helo(h))) {
+                Some((h, Some(why))) => Decision::refuse(
                     c.invalid_hostname_reject,
                     "5.5.2",
-                    &format!("<{h}>: Helo command rejected: Invalid name"),
+                    &format!("<{h}>: Helo command rejected: {why}"),
                 ),
                 _ => Decision::Dunno,
             },
@@ -457,7 +486,7 @@ impl Policy {
                 },
                 _ => Decision::Dunno,
             },
-            Rule::Check(kind, table) => self.check_access(*kind, table.as_ref(), req),
+            Rule::Check(kind, table) => self.check_access(*kind, table.as_ref(), req, ctx),
         }
     }
 
@@ -476,9 +505,14 @@ impl Policy {
         if found {
             Decision::Dunno
         } else {
+            let dsn = if what.starts_with("Sender") {
+                "4.1.8"
+            } else {
+                "4.1.2"
+            };
             Decision::refuse(
                 self.codes.unknown_address_reject,
-                "4.1.2",
+                dsn,
                 &format!("<{addr}>: {what} rejected: Domain not found"),
             )
         }
@@ -532,7 +566,13 @@ impl Policy {
         ))
     }
 
-    fn check_access(&self, kind: AccessKind, table: &dyn Table, req: &Request<'_>) -> Decision {
+    fn check_access(
+        &self,
+        kind: AccessKind,
+        table: &dyn Table,
+        req: &Request<'_>,
+        ctx: &mut Ctx,
+    ) -> Decision {
         let keys: Vec<String> = match kind {
             AccessKind::Client => {
                 let mut k = Vec::new();
@@ -573,7 +613,7 @@ impl Policy {
         };
         for key in keys {
             match table.lookup(&key.to_ascii_lowercase()) {
-                Ok(Some(action)) => return self.access_action(&action, kind, &shown, req),
+                Ok(Some(action)) => return self.access_action(&action, kind, &shown, req, ctx),
                 Ok(None) => {}
                 Err(e) => {
                     return Decision::Verdict(Verdict::Refuse(Reply::new(
@@ -594,6 +634,7 @@ impl Policy {
         kind: AccessKind,
         shown: &str,
         req: &Request<'_>,
+        ctx: &mut Ctx,
     ) -> Decision {
         let action = action.trim();
         let (word, text) = match action.split_once(char::is_whitespace) {
@@ -646,7 +687,10 @@ impl Policy {
         }
         // A numeric result: `450 text` / `554 5.7.1 text`; all-numeric means OK (access(5)).
         if word.chars().all(|ch| ch.is_ascii_digit()) {
-            if word.len() == 3 && (word.starts_with('4') || word.starts_with('5')) {
+            if word.len() == 3
+                && !text.is_empty()
+                && (word.starts_with('4') || word.starts_with('5'))
+            {
                 let code: u16 = word.parse().unwrap_or(554);
                 let (dsn, text) = match text.split_once(' ') {
                     Some((d, t)) if is_dsn(d) => (d.to_string(), t.trim().to_string()),
@@ -664,14 +708,51 @@ impl Policy {
             .map(str::to_string)
             .collect();
         match parse_list(&words, std::path::Path::new("/")) {
-            Ok(rules) => match self.evaluate(&rules, req) {
-                Verdict::Pass => Decision::Dunno,
-                v => Decision::Verdict(v),
-            },
+            Ok(rules) => {
+                // Replies of the nested list speak of what the table was asked about.
+                let outer = (
+                    std::mem::replace(&mut ctx.name, shown.to_string()),
+                    std::mem::replace(&mut ctx.class, kind.what()),
+                );
+                let verdict = self.evaluate(&rules, req, ctx);
+                (ctx.name, ctx.class) = outer;
+                match verdict {
+                    Verdict::Pass => Decision::Dunno,
+                    v => Decision::Verdict(v),
+                }
+            }
             Err(e) => Decision::Verdict(config_error(&format!(
                 "access table result \"{action}\": {e}"
             ))),
         }
+    }
+}
+
+/// What the list being evaluated judges (`<name>: class rejected: ...` in `reject` and
+/// `defer` replies), and a HOLD decided on the way.
+#[derive(Default)]
+struct Ctx {
+    name: String,
+    class: &'static str,
+    hold: Option<String>,
+}
+
+/// The name and class a list's replies speak of (Postfix's `reply_name`, `reply_class`).
+fn subject(list: &str, req: &Request<'_>) -> (String, &'static str) {
+    match list {
+        "smtpd_client_restrictions" => (
+            format!(
+                "{}[{}]",
+                req.client_name,
+                req.client_addr.map(|a| a.to_string()).unwrap_or_default()
+            ),
+            "Client host",
+        ),
+        "smtpd_helo_restrictions" => (req.helo.unwrap_or("").to_string(), "Helo command"),
+        "smtpd_sender_restrictions" => (req.sender.unwrap_or("").to_string(), "Sender address"),
+        "smtpd_data_restrictions" => ("DATA".to_string(), "Data command"),
+        "smtpd_end_of_data_restrictions" => ("END-OF-MESSAGE".to_string(), "End-of-data"),
+        _ => (req.recipient.unwrap_or("").to_string(), "Recipient address"),
     }
 }
 
@@ -702,6 +783,15 @@ fn is_dsn(s: &str) -> bool {
         && p[1..]
             .iter()
             .all(|x| !x.is_empty() && x.len() <= 3 && x.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Why a HELO name is invalid (`reject_invalid_helo_hostname`): a bad `[address]` literal, or
+/// neither a hostname nor a bare IP address.
+fn invalid_helo(h: &str) -> Option<&'static str> {
+    if h.starts_with('[') {
+        return (!valid_hostname_or_literal(h)).then_some("invalid ip address");
+    }
+    (!valid_hostname_or_literal(h) && h.parse::<IpAddr>().is_err()).then_some("Invalid name")
 }
 
 fn fqdn_address(addr: &str) -> bool {
@@ -897,6 +987,63 @@ mod tests {
         r.sender = Some("a@ok.example");
         r.recipient = Some("x@far.example");
         assert!(matches!(p.check(Stage::Recipient, &r), Verdict::Refuse(ref x) if x.code == 554));
+    }
+
+    #[test]
+    fn generic_replies_name_what_their_list_judges() {
+        let p = policy("smtpd_client_restrictions = reject\n");
+        assert_eq!(
+            p.check(Stage::Recipient, &rcpt("192.0.2.7", "bob@mail.example.com")),
+            Verdict::Refuse(Reply::new(
+                554,
+                "5.7.1",
+                "<unknown[192.0.2.7]>: Client host rejected: Access denied"
+            ))
+        );
+        let p = policy("smtpd_recipient_restrictions = defer\n");
+        assert_eq!(
+            p.check(Stage::Recipient, &rcpt("127.0.0.1", "bob@mail.example.com")),
+            Verdict::Refuse(Reply::new(
+                450,
+                "4.3.2",
+                "<bob@mail.example.com>: Recipient address rejected: Try again later"
+            ))
+        );
+        // A restriction as an access table's result speaks of what the table looked up.
+        let p = policy(
+            "smtpd_recipient_restrictions = check_sender_access inline:{ s@client.example=reject }\n",
+        );
+        assert_eq!(
+            p.check(Stage::Recipient, &rcpt("127.0.0.1", "bob@mail.example.com")),
+            Verdict::Refuse(Reply::new(
+                554,
+                "5.7.1",
+                "<s@client.example>: Sender address rejected: Access denied"
+            ))
+        );
+    }
+
+    #[test]
+    fn hold_lets_the_other_restrictions_decide() {
+        let p =
+            policy("smtpd_client_restrictions = check_client_access inline:{ 192.0.2.7=HOLD }\n");
+        assert!(matches!(
+            p.check(Stage::Recipient, &rcpt("192.0.2.7", "x@elsewhere.example")),
+            Verdict::Refuse(ref r) if r.code == 554
+        ));
+        assert!(matches!(
+            p.check(Stage::Recipient, &rcpt("192.0.2.7", "bob@mail.example.com")),
+            Verdict::Hold(_)
+        ));
+    }
+
+    #[test]
+    fn helo_validity_as_postfix_sees_it() {
+        assert_eq!(invalid_helo("1.2.3.4"), None);
+        assert_eq!(invalid_helo("[1.2.3.4]"), None);
+        assert_eq!(invalid_helo("[garbage]"), Some("invalid ip address"));
+        assert_eq!(invalid_helo("bad_host!"), Some("Invalid name"));
+        assert_eq!(invalid_helo("a..b.example"), Some("Invalid name"));
     }
 
     #[test]

@@ -200,6 +200,11 @@ impl Counters {
             .collect();
         let ok = self.by_name.values().map(|v| v.0).sum();
         let total = self.by_name.values().map(|v| v.1).sum();
+        if total == 0 {
+            // Postfix says `commands=0/0` for a client that sent nothing.
+            parts.push("commands=0/0".to_string());
+            return parts.join(" ");
+        }
         parts.push(format!("commands={}", fmt((ok, total))));
         parts.join(" ")
     }
@@ -223,6 +228,8 @@ struct Transaction {
     /// A DISCARD or HOLD action from the access policy.
     discard: Option<String>,
     hold: Option<String>,
+    /// RCPTs refused for `smtpd_recipient_limit` so far.
+    overshoot: usize,
 }
 
 struct Session {
@@ -241,12 +248,16 @@ struct Session {
     counters: Counters,
     errors: u32,
     junk: u32,
+    /// `smtpd_error_sleep_time` owed before the next replies go out.
+    delay: Duration,
     /// The last command, for `lost connection after X` / `timeout after X`.
     last: String,
     /// bare_newline policy for this client.
     bare_newline: BareNewline,
     /// BDAT chunks received so far in this transaction.
     chunks: Option<ChunkCollector>,
+    /// The client restrictions refused this client at connect (`smtpd_delay_reject = no`).
+    access_denied: bool,
 }
 
 /// Run a session to its end.
@@ -278,9 +289,11 @@ pub async fn serve(
         counters: Counters::default(),
         errors: 0,
         junk: 0,
+        delay: Duration::ZERO,
         last: "CONNECT".into(),
         bare_newline,
         chunks: None,
+        access_denied: false,
     };
     info!("smtpd", "connect from {}", sess.client.label());
     let end = sess.run(start).await;
@@ -318,6 +331,11 @@ enum ReadErr {
 
 impl Session {
     fn reply(&mut self, r: &Reply) {
+        // As Postfix's smtpd_chat_reply(): once the client has made `smtpd_soft_error_limit`
+        // errors, every reply waits `smtpd_error_sleep_time`.
+        if self.errors >= self.s.soft_error_limit {
+            self.delay += self.s.error_sleep;
+        }
         self.out.extend_from_slice(&r.to_wire(true));
     }
 
@@ -329,6 +347,9 @@ impl Session {
     async fn flush(&mut self) -> bool {
         if self.out.is_empty() {
             return true;
+        }
+        if !self.delay.is_zero() {
+            tokio::time::sleep(std::mem::take(&mut self.delay)).await;
         }
         let Some(io) = self.io.as_mut() else {
             return false;
@@ -403,7 +424,8 @@ impl Session {
         }
     }
 
-    /// Count an error reply; past the soft limit slow down, at the hard limit hang up.
+    /// Count an error reply; at the hard limit hang up (past the soft limit every reply is
+    /// slowed down, see [`Session::reply`]).
     async fn error(&mut self) -> bool {
         self.errors += 1;
         if self.errors >= self.s.hard_error_limit {
@@ -421,10 +443,6 @@ impl Session {
                 self.client.label()
             );
             return false;
-        }
-        if self.errors > self.s.soft_error_limit && !self.s.error_sleep.is_zero() {
-            self.flush().await;
-            tokio::time::sleep(self.s.error_sleep).await;
         }
         true
     }
@@ -516,9 +534,42 @@ impl Session {
                 }
             }
         }
-        let banner = self.s.banner.clone();
-        self.reply_text(220, "", banner);
+        // smtpd_delay_reject = no: the client restrictions decide at connect. A refused client
+        // hears why instead of the greeting, then 503 to everything but QUIT (as Postfix).
+        if !self.policy_delayed() {
+            if let Verdict::Refuse(r) = self.s.policy.check(Stage::Client, &self.request(None)) {
+                info!(
+                    "smtpd",
+                    "NOQUEUE: reject: CONNECT from {}: {r}; proto=SMTP",
+                    self.client.label()
+                );
+                self.reply(&r);
+                self.access_denied = true;
+            }
+        }
+        if !self.access_denied {
+            let banner = self.s.banner.clone();
+            self.reply_text(220, "", banner);
+        }
         loop {
+            if self.errors >= self.s.hard_error_limit {
+                // Junk commands raise the error count without an error reply: Postfix checks
+                // the limit before it reads each command.
+                let r = Reply::new(
+                    421,
+                    "4.7.0",
+                    format!("{} Error: too many errors", self.s.myhostname),
+                );
+                self.reply(&r);
+                self.flush().await;
+                info!(
+                    "smtpd",
+                    "too many errors after {} from {}",
+                    self.last,
+                    self.client.label()
+                );
+                return End::Done;
+            }
             let line = match self.read_line().await {
                 Ok(l) => l,
                 Err(ReadErr::Eof) => return End::Lost,
@@ -570,6 +621,18 @@ impl Session {
         let name = verb
             .map(|v| v.as_str().to_ascii_lowercase())
             .unwrap_or_else(|| "unknown".into());
+        if self.access_denied && verb.is_some_and(|v| v != command::Verb::Quit) {
+            self.counters.count(&name, false);
+            let who = self.client.label();
+            self.reply_text(503, "5.7.0", format!("Error: access denied for {who}"));
+            return Ok(self.error().await);
+        }
+        if verb == Some(command::Verb::Vrfy) && self.s.vrfy_disabled {
+            // Postfix refuses a disabled VRFY before looking at its argument.
+            self.counters.count(&name, false);
+            self.reply_text(502, "5.5.1", "VRFY command is disabled");
+            return Ok(self.error().await);
+        }
         let cmd = match command::parse(line, &opts) {
             Ok(c) => c,
             Err(e) => {
@@ -640,11 +703,11 @@ impl Session {
             Command::Rset => {
                 self.tx = None;
                 self.reply_text(250, "2.0.0", "Ok");
-                self.junk().await
+                true
             }
             Command::Noop => {
                 self.reply_text(250, "2.0.0", "Ok");
-                self.junk().await
+                true
             }
             Command::Quit => {
                 self.counters.count("quit", true);
@@ -665,6 +728,19 @@ impl Session {
                 return Ok(self.error().await);
             }
         };
+        if matches!(
+            verb,
+            Some(
+                command::Verb::Helo
+                    | command::Verb::Ehlo
+                    | command::Verb::Noop
+                    | command::Verb::Rset
+                    | command::Verb::Vrfy
+                    | command::Verb::Etrn
+            )
+        ) {
+            self.junk();
+        }
         self.counters.count(&name, ok);
         if !ok {
             return Ok(self.error().await);
@@ -672,26 +748,35 @@ impl Session {
         Ok(true)
     }
 
-    /// NOOP, RSET, VRFY and ETRN are junk past `smtpd_junk_command_limit`.
-    async fn junk(&mut self) -> bool {
-        self.junk += 1;
+    /// HELO, EHLO, NOOP, RSET, VRFY and ETRN are junk past `smtpd_junk_command_limit`: each
+    /// one after that counts as an error (Postfix: `if (junk_cmds++ > limit) error_count++`);
+    /// the hard error limit is then enforced before the next command is read.
+    fn junk(&mut self) {
         if self.junk > self.s.junk_limit {
             self.errors += 1;
-            if self.errors >= self.s.hard_error_limit {
-                let r = Reply::new(
-                    421,
-                    "4.7.0",
-                    format!("{} Error: too many errors", self.s.myhostname),
-                );
-                self.reply(&r);
-                return false;
-            }
         }
-        true
+        self.junk += 1;
     }
 
     fn ehlo(&mut self, name: String, esmtp: bool) -> bool {
         self.tx = None;
+        if !self.policy_delayed() {
+            // smtpd_delay_reject = no: the HELO restrictions decide now. A refused name is
+            // logged, then forgotten; the session stays plain SMTP (as Postfix).
+            self.helo = Some(name.clone());
+            self.esmtp = false;
+            if let Verdict::Refuse(r) = self.s.policy.check(Stage::Helo, &self.request(None)) {
+                info!(
+                    "smtpd",
+                    "NOQUEUE: reject: {} from {}: {r}; proto=SMTP helo=<{name}>",
+                    if esmtp { "EHLO" } else { "HELO" },
+                    self.client.label()
+                );
+                self.helo = None;
+                self.reply(&r);
+                return false;
+            }
+        }
         self.esmtp = esmtp;
         self.helo = Some(name);
         if !esmtp {
@@ -749,7 +834,19 @@ impl Session {
         }
         if let Some(size) = params.size {
             if self.s.message_size_limit > 0 && size > self.s.message_size_limit {
-                self.reply_text(552, "5.3.4", "Message size exceeds fixed limit");
+                let r = Reply::new(552, "5.3.4", "Message size exceeds fixed limit");
+                let helo = self
+                    .helo
+                    .as_ref()
+                    .map(|h| format!(" helo=<{h}>"))
+                    .unwrap_or_default();
+                info!(
+                    "smtpd",
+                    "NOQUEUE: reject: MAIL from {}: {r}; from=<{from}> proto={}{helo}",
+                    self.client.label(),
+                    self.proto()
+                );
+                self.reply(&r);
                 return false;
             }
         }
@@ -759,6 +856,7 @@ impl Session {
             recipients: Vec::new(),
             discard: None,
             hold: None,
+            overshoot: 0,
         });
         if !self.policy_delayed() {
             if let Verdict::Refuse(r) = self.s.policy.check(Stage::Sender, &self.request(None)) {
@@ -782,8 +880,14 @@ impl Session {
             return false;
         };
         if tx.recipients.len() >= self.s.recipient_limit {
+            // Postfix counts this as a success (the client may go on with the recipients it
+            // has) until smtpd_recipient_overshoot_limit refusals.
+            let overshoot = tx.overshoot;
+            if let Some(tx) = self.tx.as_mut() {
+                tx.overshoot += 1;
+            }
             self.reply_text(452, "4.5.3", "Error: too many recipients");
-            return false;
+            return overshoot < self.s.recipient_overshoot_limit;
         }
         // Local submission (sendmail -bs) is trusted, as Postfix's stand-alone mode.
         if self.sink == Sink::Cleanup {
@@ -847,18 +951,12 @@ impl Session {
                 // VRFY of a remote address is not a relay attempt: Postfix answers 252.
                 Reply::new(252, "2.0.0", addr.clone())
             } else {
-                let shown = Reply::new(
-                    r.code,
-                    r.enhanced.as_deref().unwrap_or(""),
-                    r.lines.first().cloned().unwrap_or_default().replacen(
-                        &format!("<{bare}>"),
-                        &format!("<{addr}>"),
-                        1,
-                    ),
-                );
+                // The reply already names the address in brackets, as Postfix does
+                // (`<nosuch@example>` whether or not the client sent the brackets).
+                let shown = r;
                 info!(
                     "smtpd",
-                    "NOQUEUE: reject: VRFY from {}: {shown}; to=<{addr}> proto={}{}",
+                    "NOQUEUE: reject: VRFY from {}: {shown}; to=<{bare}> proto={}{}",
                     self.client.label(),
                     self.proto(),
                     self.helo
@@ -905,12 +1003,14 @@ impl Session {
         match handshake {
             Ok(Ok(stream)) => {
                 let info = super::tls::Info::from_connection(stream.get_ref().1);
-                info!(
-                    "smtpd",
-                    "Anonymous TLS connection established from {}: {}",
-                    self.client.label(),
-                    info.summary()
-                );
+                if self.s.tls_loglevel >= 1 {
+                    info!(
+                        "smtpd",
+                        "Anonymous TLS connection established from {}: {}",
+                        self.client.label(),
+                        info.summary()
+                    );
+                }
                 self.tls = Some(info);
                 self.io = Some(Box::new(stream));
                 // RFC 3207 §4.2: forget what the client said before TLS.
@@ -961,12 +1061,17 @@ impl Session {
         }
         self.reply_text(354, "", "End data with <CR><LF>.<CR><LF>");
         let mut reader = DataReader::new(self.bare_newline, self.s.message_size_limit);
+        let mut received = 0usize;
         loop {
             let used = reader.feed(self.pending());
             self.consume(used);
+            received += used;
             if reader.is_done() {
+                self.last = "END-OF-MESSAGE".into();
                 break;
             }
+            // `timeout after DATA (28 bytes)`, `lost connection after DATA (0 bytes)`
+            self.last = format!("{} ({received} bytes)", name.to_ascii_uppercase());
             match self.fill().await {
                 Ok(()) => {}
                 Err(ReadErr::Timeout) => {
@@ -1071,14 +1176,36 @@ impl Session {
             return false;
         };
         if content.too_big {
-            self.reply_text(552, "5.3.4", "Message size exceeds fixed limit");
+            self.reply_text(552, "5.3.4", "Error: message file too big");
             return false;
         }
         if content.bare_lf && self.bare_newline == BareNewline::Reject {
             let code = self.s.bare_newline_reject_code;
             let dsn = if code / 100 == 4 { "4.5.2" } else { "5.5.2" };
-            let r = Reply::new(code, dsn, "Error: bare <LF> received");
-            self.log_reject("END-OF-MESSAGE", &r, None);
+            let r = Reply::new(
+                code,
+                dsn,
+                format!("{} Error: bare <LF> received", self.s.myhostname),
+            );
+            // Postfix: `reject: END-OF-MESSAGE from C: bare <LF> received; from=<S> to=<R>
+            // proto=ESMTP helo=<H>` (without the reply code; R is the last recipient).
+            let to = tx
+                .recipients
+                .last()
+                .map(|r| r.address.clone())
+                .unwrap_or_default();
+            let helo = self
+                .helo
+                .as_ref()
+                .map(|h| format!(" helo=<{h}>"))
+                .unwrap_or_default();
+            info!(
+                "smtpd",
+                "NOQUEUE: reject: END-OF-MESSAGE from {}: bare <LF> received; from=<{}> to=<{to}> proto={}{helo}",
+                self.client.label(),
+                tx.sender,
+                self.proto()
+            );
             self.reply(&r);
             return false;
         }
@@ -1172,7 +1299,7 @@ impl Session {
                         true
                     }
                     Ok(Err(CleanupError::TooBig)) => {
-                        self.reply_text(552, "5.3.4", "Message size exceeds fixed limit");
+                        self.reply_text(552, "5.3.4", "Error: message file too big");
                         false
                     }
                     Ok(Err(e)) => {
