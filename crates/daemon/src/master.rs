@@ -216,7 +216,7 @@ pub fn run(cfg: MainCf, foreground: bool) -> Result<i32, MasterError> {
 
     let exec: Arc<dyn Exec> = match &drop_to {
         Some(to) => {
-            let sock = privsep::split(to)
+            let sock = privsep::split(to, cfg.config_directory())
                 .map_err(|e| MasterError::Setup(format!("privilege separation: {e}")))?;
             Arc::new(Agents::new(sock))
         }

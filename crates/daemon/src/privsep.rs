@@ -80,7 +80,7 @@ fn die_with_parent(parent: nix::unistd::Pid) {
 
 /// Fork into supervisor (parent, never returns) and daemon (child, returns the socket to the
 /// supervisor, already running as `to`). Must be called while the process is single-threaded.
-pub fn split(to: &DropTo) -> io::Result<UnixStream> {
+pub fn split(to: &DropTo, config_dir: &std::path::Path) -> io::Result<UnixStream> {
     let (daemon_end, supervisor_end) = UnixStream::pair()?;
     // SAFETY: the process is single-threaded here (called before the runtime starts).
     match unsafe { nix::unistd::fork() }.map_err(io::Error::from)? {
@@ -98,7 +98,7 @@ pub fn split(to: &DropTo) -> io::Result<UnixStream> {
                 install(sig, forward_signal);
             }
             install(libc::SIGCHLD, on_child);
-            let status = supervise(&supervisor_end, child.as_raw());
+            let status = supervise(&supervisor_end, child.as_raw(), config_dir);
             std::process::exit(status);
         }
     }
@@ -126,7 +126,7 @@ fn reap(daemon: i32, agents: &mut Vec<i32>) -> Option<i32> {
     }
 }
 
-fn supervise(sock: &UnixStream, daemon: i32) -> i32 {
+fn supervise(sock: &UnixStream, daemon: i32, config_dir: &std::path::Path) -> i32 {
     let mut agents: Vec<i32> = Vec::new();
     let mut exited = None;
     loop {
@@ -159,6 +159,10 @@ fn supervise(sock: &UnixStream, daemon: i32) -> i32 {
         }
         if n == 0 {
             break; // the daemon closed its end
+        }
+        if n == 8 && fds.is_empty() && req == TLS_FILES_REQUEST {
+            let _ = send_tls_files(sock, config_dir);
+            continue;
         }
         if n != 8 || fds.len() != 1 {
             continue;
@@ -236,6 +240,88 @@ fn run_agent(supervisor_sock: &UnixStream, agent: Option<OwnedFd>, uid: u32, gid
     let _ = std::env::set_current_dir("/");
     crate::local::exec::serve(UnixStream::from(agent));
     0
+}
+
+/// The request for TLS key material (no descriptor attached).
+const TLS_FILES_REQUEST: [u8; 8] = [0xff; 8];
+
+/// The certificate and key files main.cf and master.cf name for smtpd, read as root (keys
+/// are usually readable by root only, and the daemon no longer is root). Only files named by
+/// `smtpd_tls_cert_file` and `smtpd_tls_key_file` are ever read: the request carries no path.
+fn send_tls_files(sock: &UnixStream, config_dir: &std::path::Path) -> io::Result<()> {
+    use std::io::Write;
+    let mut files: Vec<(std::path::PathBuf, Vec<u8>)> = Vec::new();
+    if let Ok(cfg) = config::MainCf::load(config_dir) {
+        let mut configs = vec![cfg.clone()];
+        if let Ok(services) = crate::smtpd::services(&cfg) {
+            for svc in services {
+                if let Ok(c) = cfg.with_overrides(&svc.overrides) {
+                    configs.push(c);
+                }
+            }
+        }
+        for c in configs {
+            for name in ["smtpd_tls_cert_file", "smtpd_tls_key_file"] {
+                let path = c.path(name);
+                if path.as_os_str().is_empty() || files.iter().any(|(p, _)| *p == path) {
+                    continue;
+                }
+                if let Ok(bytes) = std::fs::read(&path) {
+                    files.push((path, bytes));
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    out.extend_from_slice(&(files.len() as u32).to_le_bytes());
+    for (path, bytes) in &files {
+        let p = path.to_string_lossy();
+        out.extend_from_slice(&(p.len() as u32).to_le_bytes());
+        out.extend_from_slice(p.as_bytes());
+        out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+        out.extend_from_slice(bytes);
+    }
+    (&*sock).write_all(&(out.len() as u32).to_le_bytes())?;
+    (&*sock).write_all(&out)
+}
+
+/// Ask the supervisor for the TLS certificate and key files of the current configuration.
+pub fn request_tls_files(
+    sup: &UnixStream,
+) -> io::Result<std::collections::HashMap<std::path::PathBuf, Vec<u8>>> {
+    use std::io::Read;
+    let iov = [IoSlice::new(&TLS_FILES_REQUEST)];
+    sendmsg::<()>(sup.as_raw_fd(), &iov, &[], MsgFlags::empty(), None).map_err(io::Error::from)?;
+    let mut len = [0u8; 4];
+    (&*sup).read_exact(&mut len)?;
+    let len = u32::from_le_bytes(len) as usize;
+    if len > 64 << 20 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "TLS file reply too large",
+        ));
+    }
+    let mut buf = vec![0u8; len];
+    (&*sup).read_exact(&mut buf)?;
+    let mut map = std::collections::HashMap::new();
+    let mut r = &buf[..];
+    let mut take = |n: usize| -> io::Result<Vec<u8>> {
+        if r.len() < n {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        let (a, b) = r.split_at(n);
+        r = b;
+        Ok(a.to_vec())
+    };
+    let u32_at = |v: Vec<u8>| -> usize { u32::from_le_bytes([v[0], v[1], v[2], v[3]]) as usize };
+    let count = u32_at(take(4)?);
+    for _ in 0..count {
+        let plen = u32_at(take(4)?);
+        let path = String::from_utf8_lossy(&take(plen)?).into_owned();
+        let dlen = u32_at(take(4)?);
+        map.insert(std::path::PathBuf::from(path), take(dlen)?);
+    }
+    Ok(map)
 }
 
 /// Ask the supervisor for an agent running as `who`, serving on `agent_end`.

@@ -30,6 +30,7 @@ impl Settings {
         queue: &Queue,
         incoming_sync: Arc<DirSync>,
         switch_identity: bool,
+        exec: &dyn Exec,
     ) -> Settings {
         Settings {
             cleanup: Cleanup::new(&cfg, queue.clone(), incoming_sync),
@@ -37,7 +38,7 @@ impl Settings {
             qmgr: qmgr::Settings::new(&cfg),
             bounce: bounce::Settings::new(&cfg),
             qmgr_soft_bounce: cfg.bool("soft_bounce"),
-            smtpd: smtpd::settings_for(&cfg),
+            smtpd: smtpd::settings_for(&cfg, &exec.tls_files()),
             cfg,
         }
     }
@@ -57,7 +58,13 @@ impl Runtime {
     pub fn new(cfg: MainCf, exec: Arc<dyn Exec>, switch_identity: bool) -> Runtime {
         let queue = Queue::new(cfg.path("queue_directory"));
         let incoming_sync = Arc::new(DirSync::new(queue.dir(QueueName::Incoming)));
-        let settings = Settings::new(cfg, &queue, incoming_sync.clone(), switch_identity);
+        let settings = Settings::new(
+            cfg,
+            &queue,
+            incoming_sync.clone(),
+            switch_identity,
+            exec.as_ref(),
+        );
         Runtime {
             queue,
             incoming_sync,
@@ -82,6 +89,7 @@ impl Runtime {
             &self.queue,
             self.incoming_sync.clone(),
             self.switch_identity,
+            self.exec.as_ref(),
         );
         *self.settings.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(s);
     }

@@ -27,6 +27,12 @@ pub struct Identity {
 
 pub trait Exec: Send + Sync + std::fmt::Debug {
     fn run(&self, who: Identity, action: &Action, message: &[u8]) -> Done;
+
+    /// TLS certificate and key files read with the privileges this process no longer has
+    /// (root mode); empty when files can be read directly.
+    fn tls_files(&self) -> HashMap<std::path::PathBuf, Vec<u8>> {
+        HashMap::new()
+    }
 }
 
 /// Do `action` here, with this process's identity.
@@ -200,6 +206,20 @@ impl Agents {
 }
 
 impl Exec for Agents {
+    fn tls_files(&self) -> HashMap<std::path::PathBuf, Vec<u8>> {
+        let sup = self.supervisor.lock().unwrap_or_else(|e| e.into_inner());
+        match crate::privsep::request_tls_files(&sup) {
+            Ok(m) => m,
+            Err(e) => {
+                crate::warning!(
+                    "master",
+                    "cannot get TLS files from the master process: {e}"
+                );
+                HashMap::new()
+            }
+        }
+    }
+
     fn run(&self, who: Identity, action: &Action, message: &[u8]) -> Done {
         let frame = action::encode_request(action, message);
         // A failed write means the agent never saw the request (an idle connection whose

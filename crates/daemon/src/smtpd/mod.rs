@@ -80,7 +80,12 @@ fn cidrs(cfg: &MainCf, name: &str) -> Vec<Cidr> {
 }
 
 impl Settings {
-    pub fn new(cfg: &MainCf, service: &str, maxproc: Option<u32>) -> Settings {
+    pub fn new(
+        cfg: &MainCf,
+        service: &str,
+        maxproc: Option<u32>,
+        files: &HashMap<std::path::PathBuf, Vec<u8>>,
+    ) -> Settings {
         let tls_level = match cfg.str("smtpd_tls_security_level").as_str() {
             "may" => TlsLevel::May,
             "encrypt" => TlsLevel::Encrypt,
@@ -92,6 +97,7 @@ impl Settings {
             match tls::load(
                 &cfg.path("smtpd_tls_cert_file"),
                 &cfg.path("smtpd_tls_key_file"),
+                files,
             ) {
                 Ok(c) => Some(c),
                 Err(e) => {
@@ -184,7 +190,10 @@ pub fn services(cfg: &MainCf) -> Result<Vec<Service>, String> {
 }
 
 /// Settings for each smtpd service, by service name.
-pub fn settings_for(cfg: &MainCf) -> HashMap<String, Arc<Settings>> {
+pub fn settings_for(
+    cfg: &MainCf,
+    files: &HashMap<std::path::PathBuf, Vec<u8>>,
+) -> HashMap<String, Arc<Settings>> {
     let mut map = HashMap::new();
     match services(cfg) {
         Ok(list) => {
@@ -202,7 +211,7 @@ pub fn settings_for(cfg: &MainCf) -> HashMap<String, Arc<Settings>> {
                 };
                 map.insert(
                     svc.name.clone(),
-                    Arc::new(Settings::new(&cfg, &svc.name, svc.maxproc)),
+                    Arc::new(Settings::new(&cfg, &svc.name, svc.maxproc, files)),
                 );
             }
         }

@@ -13,9 +13,22 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::ServerConfig;
 
-pub fn load(cert_file: &Path, key_file: &Path) -> Result<Arc<ServerConfig>, String> {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_file)
-        .map_err(|e| format!("cannot load certificate file {}: {e}", cert_file.display()))?
+/// `files`: contents already read with more privileges (root mode), by path; other files
+/// are read here.
+pub fn load(
+    cert_file: &Path,
+    key_file: &Path,
+    files: &std::collections::HashMap<std::path::PathBuf, Vec<u8>>,
+) -> Result<Arc<ServerConfig>, String> {
+    let read = |p: &Path, what: &str| -> Result<Vec<u8>, String> {
+        match files.get(p) {
+            Some(b) => Ok(b.clone()),
+            None => std::fs::read(p)
+                .map_err(|e| format!("cannot load {what} file {}: {e}", p.display())),
+        }
+    };
+    let cert_pem = read(cert_file, "certificate")?;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
         .collect::<Result<_, _>>()
         .map_err(|e| format!("cannot load certificate file {}: {e}", cert_file.display()))?;
     if certs.is_empty() {
@@ -29,7 +42,8 @@ pub fn load(cert_file: &Path, key_file: &Path) -> Result<Arc<ServerConfig>, Stri
     } else {
         key_file
     };
-    let key = PrivateKeyDer::from_pem_file(key_path)
+    let key_pem = read(key_path, "private key")?;
+    let key = PrivateKeyDer::from_pem_slice(&key_pem)
         .map_err(|e| format!("cannot load private key file {}: {e}", key_path.display()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = ServerConfig::builder_with_provider(provider)

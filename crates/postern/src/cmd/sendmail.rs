@@ -461,7 +461,12 @@ fn smtp_on_stdin(config: Option<&std::path::Path>) -> i32 {
         Ok(rt) => rt,
         Err(e) => return fatal(PROG, EX_OSERR, e),
     };
-    let settings = std::sync::Arc::new(daemon::smtpd::Settings::new(&cfg, "sendmail", None));
+    let settings = std::sync::Arc::new(daemon::smtpd::Settings::new(
+        &cfg,
+        "sendmail",
+        None,
+        &Default::default(),
+    ));
     let runtime = std::sync::Arc::new(daemon::runtime::Runtime::new(
         cfg,
         std::sync::Arc::new(daemon::local::exec::InProcess),
