@@ -20,11 +20,19 @@ const EHLO_KEYWORDS: [&str; 9] = [
     "CHUNKING",
 ];
 
-/// The queue ID from `250 2.0.0 Ok: queued as ID`.
+/// The queue ID from `250 2.0.0 Ok: queued as ID` (after BDAT LAST, Postfix's
+/// `250 2.0.0 Ok: N bytes queued as ID`).
 fn queued_id(r: &Reply) -> String {
     assert_eq!(r.code, 250, "{r:?}");
-    r.text()
-        .strip_prefix("2.0.0 Ok: queued as ")
+    let text = r.text();
+    let rest = text
+        .strip_prefix("2.0.0 Ok: ")
+        .unwrap_or_else(|| panic!("not a queued reply: {r:?}"));
+    let rest = match rest.split_once(" bytes ") {
+        Some((n, tail)) if n.bytes().all(|b| b.is_ascii_digit()) => tail,
+        _ => rest,
+    };
+    rest.strip_prefix("queued as ")
         .unwrap_or_else(|| panic!("not a queued reply: {r:?}"))
         .to_string()
 }

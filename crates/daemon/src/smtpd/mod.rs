@@ -297,10 +297,22 @@ pub fn bind(cfg: &MainCf) -> Result<Vec<Bound>, String> {
             }
             _ => interface_addresses(cfg),
         };
+        let from_interfaces = !matches!(&ep.host, Some(h) if h != "*");
         for ip in hosts {
             let addr = SocketAddr::new(ip, ep.port);
-            let socket =
-                listen(addr).map_err(|e| format!("bind {addr} for service {}: {e}", svc.name))?;
+            let socket = match listen(addr) {
+                Ok(s) => s,
+                // `loopback-only` or `all` on a host without IPv6: bind what exists, as Postfix.
+                Err(e)
+                    if from_interfaces
+                        && ip.is_ipv6()
+                        && (e.kind() == std::io::ErrorKind::AddrNotAvailable
+                            || e.raw_os_error() == Some(libc::EAFNOSUPPORT)) =>
+                {
+                    continue
+                }
+                Err(e) => return Err(format!("bind {addr} for service {}: {e}", svc.name)),
+            };
             out.push(Bound {
                 service: svc.name.clone(),
                 socket,

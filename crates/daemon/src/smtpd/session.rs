@@ -258,6 +258,10 @@ struct Session {
     chunks: Option<ChunkCollector>,
     /// The client restrictions refused this client at connect (`smtpd_delay_reject = no`).
     access_denied: bool,
+    /// A BDAT was seen in this transaction: DATA, MAIL and RCPT are refused until RSET.
+    bdat_seen: bool,
+    /// Size of the BDAT message being queued, for its `Ok: N bytes queued as ID` reply.
+    bdat_total: Option<u64>,
 }
 
 /// Run a session to its end.
@@ -294,6 +298,8 @@ pub async fn serve(
         bare_newline,
         chunks: None,
         access_denied: false,
+        bdat_seen: false,
+        bdat_total: None,
     };
     info!("smtpd", "connect from {}", sess.client.label());
     let end = sess.run(start).await;
@@ -692,6 +698,23 @@ impl Session {
             self.counters.count(&name, false);
             self.reply_text(530, "5.7.0", "Must issue a STARTTLS command first");
             return Ok(self.error().await);
+        }
+        if self.bdat_seen {
+            let what = match cmd {
+                Command::Data => Some("DATA"),
+                Command::Mail { .. } => Some("MAIL"),
+                Command::Rcpt { .. } => Some("RCPT"),
+                _ => None,
+            };
+            if let Some(what) = what {
+                self.counters.count(&name, false);
+                self.reply_text(503, "5.5.1", format!("Error: {what} after BDAT"));
+                return Ok(self.error().await);
+            }
+        }
+        if matches!(cmd, Command::Rset | Command::Ehlo(_) | Command::Helo(_)) {
+            self.bdat_seen = false;
+            self.chunks = None;
         }
         let ok = match cmd {
             Command::Ehlo(h) => self.ehlo(h, true),
@@ -1103,6 +1126,12 @@ impl Session {
     }
 
     async fn bdat(&mut self, size: u64, last: bool, name: &str) -> Result<bool, End> {
+        if size == 0 && !last {
+            self.counters.count(name, false);
+            self.reply_text(551, "5.7.1", "Null BDAT request");
+            return Ok(self.error().await);
+        }
+        self.bdat_seen = true;
         // The chunk must be read whatever happens, to stay in step with the client.
         let refuse =
             if self.tx.as_ref().is_some_and(|t| t.recipients.is_empty()) || self.tx.is_none() {
@@ -1147,6 +1176,13 @@ impl Session {
             self.chunks = None;
             return Ok(self.error().await);
         }
+        if collector.too_big() {
+            // The transaction is over; further chunks and DATA are refused until RSET.
+            self.counters.count(name, false);
+            self.tx = None;
+            self.reply_text(552, "5.3.4", "Chunk exceeds message size limit");
+            return Ok(self.error().await);
+        }
         if !last {
             let total = collector.size();
             self.chunks = Some(collector);
@@ -1154,8 +1190,11 @@ impl Session {
             self.reply_text(250, "2.0.0", format!("Ok: {total} bytes"));
             return Ok(true);
         }
+        self.bdat_seen = false;
+        self.bdat_total = Some(collector.size());
         let content = collector.finish();
         let ok = self.finish_message(content).await;
+        self.bdat_total = None;
         self.counters.count(name, ok);
         if !ok {
             return Ok(self.error().await);
@@ -1295,7 +1334,11 @@ impl Session {
                             self.rt.incoming(&done.id);
                         }
                         self.errors = 0;
-                        self.reply_text(250, "2.0.0", format!("Ok: queued as {}", done.id));
+                        let text = match self.bdat_total {
+                            Some(n) => format!("Ok: {n} bytes queued as {}", done.id),
+                            None => format!("Ok: queued as {}", done.id),
+                        };
+                        self.reply_text(250, "2.0.0", text);
                         true
                     }
                     Ok(Err(CleanupError::TooBig)) => {
