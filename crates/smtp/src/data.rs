@@ -95,6 +95,21 @@ impl DataReader {
         }
     }
 
+    /// Emit a run of ordinary content bytes.
+    fn emit_run(&mut self, bytes: &[u8]) {
+        let before = self.content.size;
+        self.content.size += bytes.len() as u64;
+        if self.limit > 0 && self.content.size > self.limit {
+            self.content.too_big = true;
+            let room = self.limit.saturating_sub(before) as usize;
+            self.content
+                .bytes
+                .extend_from_slice(&bytes[..room.min(bytes.len())]);
+            return;
+        }
+        self.content.bytes.extend_from_slice(bytes);
+    }
+
     /// A line ended by a bare LF.
     fn bare_lf(&mut self) {
         self.content.bare_lf = true;
@@ -117,7 +132,24 @@ impl DataReader {
     /// Feed bytes; returns how many were used. When [`is_done`](Self::is_done) afterwards,
     /// the unused rest is what the client sent after the end of data.
     pub fn feed(&mut self, input: &[u8]) -> usize {
-        for (i, &b) in input.iter().enumerate() {
+        let mut i = 0;
+        while i < input.len() {
+            // Fast path: inside a line, copy everything up to the next CR or LF at once.
+            if self.state == State::Mid {
+                let run = input[i..]
+                    .iter()
+                    .position(|&c| c == b'\r' || c == b'\n')
+                    .unwrap_or(input.len() - i);
+                if run > 0 {
+                    self.emit_run(&input[i..i + run]);
+                    i += run;
+                    continue;
+                }
+            }
+            let b = input[i];
+            i += 1;
+            // `i` now counts the byte being handled; early returns report it consumed.
+            let i = i - 1;
             match self.state {
                 State::Done => return i,
                 State::LineStart { crlf } => match b {
@@ -409,6 +441,41 @@ mod tests {
             proptest::prop_assert!(r.is_done());
             proptest::prop_assert_eq!(used, wire.len());
             proptest::prop_assert_eq!(r.finish().bytes, want);
+        }
+
+        /// Where the network splits the input never changes the outcome: fed in two pieces
+        /// or a byte at a time, the reader stops at the same place with the same content.
+        #[test]
+        fn split_points_do_not_matter(
+            data in proptest::collection::vec(
+                proptest::sample::select(vec![b'a', b'.', b'\r', b'\n', b'x']), 0..200),
+            cut in 0usize..200,
+            limit in 0u64..64,
+        ) {
+            let policy = BareNewline::Normalize;
+            let mut whole = DataReader::new(policy, limit);
+            let used_whole = whole.feed(&data);
+            let cut = cut.min(data.len());
+            let mut two = DataReader::new(policy, limit);
+            let mut used_two = two.feed(&data[..cut]);
+            if !two.is_done() {
+                used_two = cut + two.feed(&data[cut..]);
+            }
+            let mut bytes = DataReader::new(policy, limit);
+            let mut used_bytes = data.len();
+            for (i, b) in data.iter().enumerate() {
+                if bytes.feed(std::slice::from_ref(b)) == 0 || bytes.is_done() {
+                    used_bytes = i + 1;
+                    break;
+                }
+            }
+            proptest::prop_assert_eq!(used_whole, used_two);
+            proptest::prop_assert_eq!(used_whole, used_bytes);
+            let (w, t, b) = (whole.finish(), two.finish(), bytes.finish());
+            proptest::prop_assert_eq!(&w.bytes, &t.bytes);
+            proptest::prop_assert_eq!(&w.bytes, &b.bytes);
+            proptest::prop_assert_eq!(w.size, t.size);
+            proptest::prop_assert_eq!(w.too_big, b.too_big);
         }
     }
 }

@@ -104,8 +104,11 @@ pub fn content(path: &std::path::Path, range: &std::ops::Range<usize>) -> std::i
     use std::io::{Read, Seek, SeekFrom};
     let mut f = std::fs::File::open(path)?;
     f.seek(SeekFrom::Start(range.start as u64))?;
-    let mut buf = vec![0u8; range.len()];
-    f.read_exact(&mut buf)?;
+    let mut buf = Vec::with_capacity(range.len());
+    f.take(range.len() as u64).read_to_end(&mut buf)?;
+    if buf.len() != range.len() {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
     Ok(buf)
 }
 

@@ -388,14 +388,12 @@ impl Session {
         let Some(io) = self.io.as_mut() else {
             return Err(ReadErr::Eof);
         };
-        let mut chunk = [0u8; 16384];
-        match tokio::time::timeout(self.s.timeout, io.read(&mut chunk)).await {
+        // Read straight into the buffer's spare room (no zeroing, no copy).
+        self.rbuf.reserve(16384);
+        match tokio::time::timeout(self.s.timeout, io.read_buf(&mut self.rbuf)).await {
             Err(_) => Err(ReadErr::Timeout),
             Ok(Ok(0)) | Ok(Err(_)) => Err(ReadErr::Eof),
-            Ok(Ok(n)) => {
-                self.rbuf.extend_from_slice(&chunk[..n]);
-                Ok(())
-            }
+            Ok(Ok(_)) => Ok(()),
         }
     }
 
